@@ -1,0 +1,91 @@
+/**
+ * The only user of child_process in tsnet. Programs are run by argv (never a shell),
+ * with a timeout, stdin as data, and failures raised as ExecError carrying argv + stderr.
+ * Runs in the caller's network namespace (the daemon's / test's "host" netns).
+ */
+import { spawn } from 'node:child_process';
+import { ExecError } from '../errors.js';
+
+export interface RunOptions {
+  /** Written to the child's stdin, then closed. */
+  input?: string;
+  /** Killed with SIGKILL after this many ms (default 30 s). */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Exit codes other than 0 that count as success (e.g. a "not found" probe). */
+  okCodes?: readonly number[];
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Runs argv[0] with argv[1..]; resolves on an accepted exit code, rejects with ExecError. */
+export function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const [file, ...args] = argv;
+  if (file === undefined) return Promise.reject(new ExecError(argv, null, '', 'empty argv'));
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new ExecError(argv, null, '', e.message));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const result = { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode: code ?? -1 };
+      if (code === 0 || (code !== null && options.okCodes?.includes(code))) resolve(result);
+      else reject(new ExecError(argv, code, result.stderr));
+    });
+    child.stdin.on('error', () => undefined); // the child may exit before reading stdin
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+export interface Started {
+  pid: number;
+  /** Resolves with the exit code (null on a signal) once the process has ended. */
+  exited: Promise<number | null>;
+  /** Collected output so far. */
+  output(): { stdout: string; stderr: string };
+  /** Ends this process (SIGTERM, then SIGKILL after `graceMs`) and waits for it. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts a long-running program by argv (servers in tests, daemons). The caller owns it
+ * and ends it with stop(); it is only ever signalled by its own PID.
+ */
+export function start(argv: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Started {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new ExecError(argv, null, '', 'empty argv');
+  const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('error', () => resolve(null));
+    child.on('close', (code) => resolve(code));
+  });
+  let done = false;
+  void exited.then(() => (done = true));
+  return {
+    pid: child.pid ?? -1,
+    exited,
+    output: () => ({ stdout, stderr }),
+    async stop(graceMs = 2000) {
+      if (done) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

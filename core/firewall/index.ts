@@ -1,0 +1,18 @@
+// core/firewall: rules as data, rendered to one iptables-restore batch per family.
+export * from './types.js';
+export { FirewallState } from './state.js';
+export { planChanges, planTeardown, invertOps, type Plan } from './plan.js';
+export { IptablesBackend, renderRestore, parseSave, tokenize, type Backend, type IptablesOptions } from './iptables.js';
+export {
+  baseRules,
+  networkRules,
+  portRules,
+  FORWARD_CHAIN,
+  ISOLATION1_CHAIN,
+  ISOLATION2_CHAIN,
+  DNAT_CHAIN,
+  POSTROUTING_CHAIN,
+  type NetworkFirewall,
+  type PortMapping,
+} from './services.js';
+export { Firewall, type FirewallOptions } from './firewall.js';

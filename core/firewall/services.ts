@@ -1,0 +1,163 @@
+/**
+ * The rules of tsnet's firewall services as pure builders: the base chains and jumps,
+ * per-network isolation/forwarding/masquerade, and per-mapping DNAT for published ports.
+ * Specs are written in iptables-save's canonical order (e.g. `-s` before `-o`, `-m tcp`
+ * after `-p tcp`, addresses with a prefix length) so what tsnet writes reads back equal.
+ * No kernel access; golden files in testdata/ pin the output.
+ */
+import { Address4, Address6 } from 'ip-address';
+import { ConfigError } from '../errors.js';
+import type { ChainRef, Family, Rule, RuleSet } from './types.js';
+
+export const FORWARD_CHAIN = 'TSNET-FORWARD';
+export const ISOLATION1_CHAIN = 'TSNET-ISOLATION-1';
+export const ISOLATION2_CHAIN = 'TSNET-ISOLATION-2';
+export const DNAT_CHAIN = 'TSNET-DNAT';
+export const POSTROUTING_CHAIN = 'TSNET-POSTROUTING';
+
+const LOCAL_DST = ['-m', 'addrtype', '--dst-type', 'LOCAL'];
+
+/** Base chains and the jumps into them from the built-in chains (jumps go first). */
+export function baseRules(family: Family): RuleSet {
+  const chains: ChainRef[] = [
+    { table: 'filter', name: FORWARD_CHAIN },
+    { table: 'filter', name: ISOLATION1_CHAIN },
+    { table: 'filter', name: ISOLATION2_CHAIN },
+    { table: 'nat', name: DNAT_CHAIN },
+    { table: 'nat', name: POSTROUTING_CHAIN },
+  ];
+  const rules: Rule[] = [
+    { table: 'filter', chain: 'FORWARD', spec: ['-j', FORWARD_CHAIN], insert: true },
+    { table: 'filter', chain: FORWARD_CHAIN, spec: ['-j', ISOLATION1_CHAIN], insert: true },
+    { table: 'nat', chain: 'PREROUTING', spec: [...LOCAL_DST, '-j', DNAT_CHAIN], insert: true },
+    // Host-originated traffic too (127.0.0.1 included): there is no userland proxy.
+    { table: 'nat', chain: 'OUTPUT', spec: [...LOCAL_DST, '-j', DNAT_CHAIN], insert: true },
+    { table: 'nat', chain: 'POSTROUTING', spec: ['-j', POSTROUTING_CHAIN], insert: true },
+  ];
+  return { family, chains, rules };
+}
+
+export interface NetworkFirewall {
+  id: string;
+  bridge: string;
+  /** CIDRs of both families; each RuleSet takes those of its family. */
+  subnets: readonly string[];
+  internal: boolean;
+  icc: boolean;
+  masquerade: boolean;
+}
+
+/** One RuleSet per family that has a subnet. Needs baseRules applied first. */
+export function networkRules(n: NetworkFirewall): RuleSet[] {
+  checkId(n.id);
+  checkIfname(n.bridge, 'bridge');
+  const subnets = n.subnets.map((s) => canonicalCidr(s));
+  return ([4, 6] as const)
+    .map((family) => ({ family, cidrs: subnets.filter((s) => s.family === family).map((s) => s.cidr) }))
+    .filter((f) => f.cidrs.length > 0)
+    .map((f) => ({ family: f.family, chains: [], rules: [...filterRules(n), ...natRules(n, f.family, f.cidrs)] }));
+}
+
+function comment(id: string): string[] {
+  return ['-m', 'comment', '--comment', `tsnet:${id}`];
+}
+
+function filterRules(n: NetworkFirewall): Rule[] {
+  const br = n.bridge;
+  const c = comment(n.id);
+  const rules: Rule[] = [
+    { table: 'filter', chain: ISOLATION1_CHAIN, spec: ['-i', br, '!', '-o', br, ...c, '-j', ISOLATION2_CHAIN] },
+    { table: 'filter', chain: ISOLATION2_CHAIN, spec: ['-o', br, ...c, '-j', 'DROP'] },
+  ];
+  if (n.internal) {
+    rules.push(
+      { table: 'filter', chain: ISOLATION1_CHAIN, spec: ['-i', br, '!', '-o', br, ...c, '-j', 'DROP'] },
+      { table: 'filter', chain: ISOLATION1_CHAIN, spec: ['!', '-i', br, '-o', br, ...c, '-j', 'DROP'] },
+    );
+  } else {
+    rules.push(
+      { table: 'filter', chain: FORWARD_CHAIN, spec: ['-o', br, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...c, '-j', 'ACCEPT'] },
+      { table: 'filter', chain: FORWARD_CHAIN, spec: ['-o', br, '-m', 'conntrack', '--ctstate', 'DNAT', ...c, '-j', 'ACCEPT'] },
+      { table: 'filter', chain: FORWARD_CHAIN, spec: ['-i', br, '!', '-o', br, ...c, '-j', 'ACCEPT'] },
+    );
+  }
+  rules.push({ table: 'filter', chain: FORWARD_CHAIN, spec: ['-i', br, '-o', br, ...c, '-j', n.icc ? 'ACCEPT' : 'DROP'] });
+  return rules;
+}
+
+function natRules(n: NetworkFirewall, family: Family, cidrs: string[]): Rule[] {
+  if (n.internal) return [];
+  const br = n.bridge;
+  const c = comment(n.id);
+  const post = (spec: string[]): Rule => ({ table: 'nat', chain: POSTROUTING_CHAIN, spec });
+  const rules: Rule[] = [];
+  if (n.masquerade) rules.push(...cidrs.map((s) => post(['-s', s, '!', '-o', br, ...c, '-j', 'MASQUERADE'])));
+  // Host -> 127.0.0.1:port -> container (route_localnet): the source must not stay 127.0.0.1.
+  if (family === 4) rules.push(post(['-o', br, '-m', 'addrtype', '--src-type', 'LOCAL', ...c, '-j', 'MASQUERADE']));
+  // Container -> host address:port -> container on the same bridge (hairpin).
+  rules.push(...cidrs.map((s) => post(['-s', s, '-o', br, '-m', 'conntrack', '--ctstate', 'DNAT', ...c, '-j', 'MASQUERADE'])));
+  return rules;
+}
+
+export interface PortMapping {
+  bridge: string;
+  proto: 'tcp' | 'udp';
+  /** Host address to publish on; absent, 0.0.0.0 or :: means every local address. */
+  hostIp?: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+  family: Family;
+  /** Network id, for the rule comment. */
+  networkId?: string;
+}
+
+/** The DNAT rule of one published port (one RuleSet, so it is removed symmetrically).
+ * Forwarding is accepted by the network's `--ctstate DNAT` rule. Needs baseRules. */
+export function portRules(m: PortMapping): RuleSet {
+  checkIfname(m.bridge, 'bridge');
+  if (m.proto !== 'tcp' && m.proto !== 'udp') throw new ConfigError(`unsupported protocol ${String(m.proto)}`, 'proto');
+  checkPort(m.hostPort, 'hostPort');
+  checkPort(m.containerPort, 'containerPort');
+  const cip = canonicalIp(m.containerIp, m.family, 'containerIp');
+  const dst: string[] = [];
+  if (m.hostIp !== undefined && m.hostIp !== '' && m.hostIp !== '0.0.0.0' && m.hostIp !== '::') {
+    dst.push('-d', `${canonicalIp(m.hostIp, m.family, 'hostIp')}/${m.family === 4 ? 32 : 128}`);
+  }
+  const c = m.networkId === undefined ? [] : (checkId(m.networkId), comment(m.networkId));
+  const to = m.family === 4 ? `${cip}:${m.containerPort}` : `[${cip}]:${m.containerPort}`;
+  const spec = [...dst, '-p', m.proto, '-m', m.proto, '--dport', String(m.hostPort), ...c, '-j', 'DNAT', '--to-destination', to];
+  return { family: m.family, chains: [], rules: [{ table: 'nat', chain: DNAT_CHAIN, spec }] };
+}
+
+function checkPort(port: number, field: string): void {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`${field} ${port} is not a port (1-65535)`, field);
+}
+
+function checkId(id: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(id)) throw new ConfigError(`network id ${JSON.stringify(id)} is not usable in a rule`, 'id');
+}
+
+function checkIfname(name: string, field: string): void {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new ConfigError(`interface name ${JSON.stringify(name)} is not valid`, field);
+}
+
+/** '10.1.2.3' -> '10.1.2.3', 'fd00:0::1' -> 'fd00::1'; ConfigError when not of `family`. */
+function canonicalIp(ip: string, family: Family, field: string): string {
+  if (family === 4 && Address4.isValid(ip) && !ip.includes('/')) return new Address4(ip).correctForm();
+  if (family === 6 && Address6.isValid(ip) && !ip.includes('/')) return new Address6(ip).correctForm();
+  throw new ConfigError(`${ip} is not an IPv${family} address`, field);
+}
+
+/** '10.1.2.3/24' -> '10.1.2.0/24' (network address, as iptables-save prints it). */
+function canonicalCidr(cidr: string): { family: Family; cidr: string } {
+  if (cidr.includes('/') && Address4.isValid(cidr)) {
+    const a = new Address4(cidr);
+    return { family: 4, cidr: `${a.startAddress().correctForm()}/${a.subnetMask}` };
+  }
+  if (cidr.includes('/') && Address6.isValid(cidr)) {
+    const a = new Address6(cidr);
+    return { family: 6, cidr: `${a.startAddress().correctForm()}/${a.subnetMask}` };
+  }
+  throw new ConfigError(`${cidr} is not a subnet (CIDR)`, 'subnets');
+}

@@ -1,0 +1,18 @@
+/**
+ * core/netlink: the only importer of the npm `netlink` package. Verb+noun rtnetlink API;
+ * each call acts in the netns of the handle passed (hostNetlink(): the process's netns;
+ * core/netns netlinkIn(fd): another netns). Failures are KernelError with a positive errno.
+ */
+export { openNetlink, hostNetlink, type NlHandle } from './socket.js';
+export {
+  createLink, deleteLink, getLink, listLinks, setLinkUp, setLinkMtu, setLinkMac, setLinkMaster,
+  renameLink, moveLinkToNetns, setBridgePortHairpin, linkIndex,
+  type LinkKind, type LinkInfo, type CreateLinkSpec,
+} from './links.js';
+export { addAddr, delAddr, listAddrs, type AddrInfo } from './addrs.js';
+export { addRoute, delRoute, listRoutes, type RouteSpec } from './routes.js';
+export {
+  addNeigh, delNeigh, addFdb, delFdb, listNeighs, listFdb,
+  type NeighSpec, type FdbSpec, type NeighInfo, type FdbInfo,
+} from './neigh.js';
+export { parseCidr, parseIp, parseMac, formatMac, type MacvlanMode, type IpvlanMode } from './encode.js';

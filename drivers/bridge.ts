@@ -1,0 +1,138 @@
+/**
+ * bridge: a Linux bridge in the host netns (default network's bridge is "tsnet0"), the
+ * gateway address on it, and per endpoint a veth pair whose host end is a bridge port and
+ * whose peer is created directly inside the sandbox netns under its final name.
+ * Firewall rules (masquerade, isolation, ICC) are the manager's, not this file's.
+ */
+import * as nl from '../core/netlink/index.js';
+import { openNetns, closeNetns, sysctlSet } from '../core/netns/index.js';
+import { ConflictError, KernelError } from '../core/index.js';
+import { checkIfname, parseBool, parseMtu, pick, rejectUnknown } from './options.js';
+import { configureInterface, checkInterface } from './configure.js';
+import type { Driver, Network, Placement } from './types.js';
+
+export interface BridgeOptions {
+  /** Bridge device name; default "tsbr-" + 10 hex of the network id. */
+  bridge?: string;
+  icc: boolean;
+  masquerade: boolean;
+  hostBindingIp?: string;
+  mtu?: number;
+  hairpin: boolean;
+}
+
+const KNOWN = [
+  'com.docker.network.bridge.name', 'bridge',
+  'com.docker.network.bridge.enable_icc', 'icc',
+  'com.docker.network.bridge.enable_ip_masquerade', 'ip_masquerade',
+  'com.docker.network.bridge.host_binding_ipv4', 'host_binding_ipv4',
+  'com.docker.network.driver.mtu', 'mtu',
+  'hairpin',
+] as const;
+
+export function bridgeName(net: Network<BridgeOptions>): string {
+  return net.options.bridge ?? `tsbr-${net.id.slice(0, 10)}`;
+}
+
+export const bridgeDriver: Driver<BridgeOptions> = {
+  name: 'bridge',
+
+  parseOptions(raw) {
+    rejectUnknown(raw, KNOWN, 'bridge');
+    const name = pick(raw, 'com.docker.network.bridge.name', 'bridge');
+    const icc = pick(raw, 'com.docker.network.bridge.enable_icc', 'icc');
+    const masq = pick(raw, 'com.docker.network.bridge.enable_ip_masquerade', 'ip_masquerade');
+    const hostIp = pick(raw, 'com.docker.network.bridge.host_binding_ipv4', 'host_binding_ipv4');
+    const mtu = pick(raw, 'com.docker.network.driver.mtu', 'mtu');
+    const hairpin = pick(raw, 'hairpin');
+    return {
+      ...(name ? { bridge: checkIfname(name[1], name[0]) } : {}),
+      icc: icc ? parseBool(icc[1], icc[0]) : true,
+      masquerade: masq ? parseBool(masq[1], masq[0]) : true,
+      ...(hostIp ? { hostBindingIp: hostIp[1] } : {}),
+      ...(mtu ? { mtu: parseMtu(mtu[1], mtu[0]) } : {}),
+      hairpin: hairpin ? parseBool(hairpin[1], hairpin[0]) : true,
+    };
+  },
+
+  async ensureNetwork(net) {
+    const h = nl.hostNetlink();
+    const name = bridgeName(net);
+    const link = await nl.getLink(h, name);
+    if (link && link.kind !== 'bridge') throw new ConflictError(`interface "${name}" exists and is not a bridge`, 'bridge');
+    if (!link) await nl.createLink(h, { name, kind: 'bridge', ...(net.options.mtu ? { mtu: net.options.mtu } : {}) });
+    for (const s of net.subnets) {
+      if (!s.gateway) continue;
+      await ignoreExists(nl.addAddr(h, name, `${s.gateway}/${s.subnet.split('/')[1]}`, { noDad: true }));
+    }
+    await nl.setLinkUp(h, name, true);
+    // Routing between the bridge and the outside world, and DNAT from 127.0.0.1.
+    sysctlSet('net.ipv4.ip_forward', '1');
+    sysctlSet(`net/ipv4/conf/${name}/route_localnet`, '1');
+    if (net.ipv6) sysctlSet('net.ipv6.conf.all.forwarding', '1');
+    // ICC off is enforced by iptables on bridged frames: bridge-nf (per netns) must be on.
+    if (!net.options.icc) sysctlSet('net.bridge.bridge-nf-call-iptables', '1');
+  },
+
+  async removeNetwork(net) {
+    await nl.deleteLink(nl.hostNetlink(), bridgeName(net));
+  },
+
+  async attach(net, ep, placement, undo) {
+    const h = nl.hostNetlink();
+    const mtu = ep.mtu ?? net.options.mtu;
+    const veth = (peerNetnsFd?: number) => nl.createLink(h, {
+      name: ep.hostIfname, kind: 'veth', master: bridgeName(net), up: true, ...(mtu ? { mtu } : {}),
+      veth: { peerName: placement.ifname, peerMac: ep.mac, ...(mtu ? { peerMtu: mtu } : {}), ...(peerNetnsFd === undefined ? {} : { peerNetnsFd }) },
+    });
+    // Deleting the host end deletes the peer too, wherever it is: the one undo needed.
+    const deleteVeth = () => nl.deleteLink(h, ep.hostIfname);
+    if (placement.kind === 'host-end') {
+      await undo.step('create veth', () => veth(), deleteVeth);
+      if (net.options.hairpin) await undo.step('set hairpin', () => nl.setBridgePortHairpin(h, ep.hostIfname, true));
+      return { hostIfname: ep.hostIfname, ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
+    }
+    const fd = openNetns(placement.netnsPath);
+    try {
+      await undo.step('create veth', () => explainExists(veth(fd), ep.hostIfname, placement), deleteVeth);
+      if (net.options.hairpin) await undo.step('set hairpin', () => nl.setBridgePortHairpin(h, ep.hostIfname, true));
+      await configureInterface(fd, placement.ifname, ep.addresses, undo);
+    } finally {
+      closeNetns(fd);
+    }
+    return { hostIfname: ep.hostIfname, ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
+  },
+
+  async detach(_net, ep) {
+    // The peer (in the sandbox or, for host-end, wherever the caller moved it) goes with it;
+    // a vanished netns already destroyed both ends.
+    await nl.deleteLink(nl.hostNetlink(), ep.hostIfname);
+  },
+
+  async check(net, ep, placement) {
+    const host = await nl.getLink(nl.hostNetlink(), ep.hostIfname);
+    const br = await nl.getLink(nl.hostNetlink(), bridgeName(net));
+    if (!host || !br || host.masterIndex !== br.index) throw new ConflictError(`host interface ${ep.hostIfname} is missing or not on bridge ${bridgeName(net)}`);
+    if (placement.kind === 'netns') await checkInterface(placement.netnsPath, placement.ifname, ep);
+  },
+};
+
+/** EEXIST from a veth create names neither end: say which one is taken. */
+async function explainExists(p: Promise<void>, hostIfname: string, placement: Placement & { kind: 'netns' }): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (!(err instanceof KernelError && err.errno === 17)) throw err;
+    if (await nl.getLink(nl.hostNetlink(), hostIfname)) throw new ConflictError(`host interface ${hostIfname} already exists`);
+    throw new ConflictError(`interface ${placement.ifname} already exists in ${placement.netnsPath}`, 'ifname');
+  }
+}
+
+async function ignoreExists(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (!(err instanceof KernelError && err.errno === 17)) throw err;
+  }
+}
+

@@ -1,0 +1,112 @@
+/**
+ * macvlan: a macvlan sub-interface of a parent link in the host netns, created directly
+ * inside the sandbox netns under its final name (IFLA_NET_NS_FD), so the host never sees it.
+ * The container's traffic leaves through the parent; there is no bridge and no NAT.
+ */
+import * as nl from '../core/netlink/index.js';
+import { openNetns, closeNetns, netlinkIn, isNetns } from '../core/netns/index.js';
+import { ConfigError, ConflictError, KernelError } from '../core/index.js';
+import { checkIfname, parseMtu, pick, rejectUnknown } from './options.js';
+import { checkInterface, configureInterface } from './configure.js';
+import type { Driver } from './types.js';
+
+export type MacvlanMode = 'bridge' | 'private' | 'vepa' | 'passthru';
+const MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
+
+export interface MacvlanOptions {
+  parent: string;
+  mode: MacvlanMode;
+  mtu?: number;
+}
+
+const KNOWN = ['parent', 'macvlan_mode', 'mode', 'com.docker.network.driver.mtu', 'mtu'] as const;
+
+export const macvlanDriver: Driver<MacvlanOptions> = {
+  name: 'macvlan',
+
+  parseOptions(raw) {
+    rejectUnknown(raw, KNOWN, 'macvlan');
+    const parent = pick(raw, 'parent');
+    if (!parent) throw new ConfigError('macvlan needs a "parent" interface', 'parent');
+    const mode = pick(raw, 'macvlan_mode', 'mode');
+    if (mode && !MODES.includes(mode[1] as MacvlanMode)) {
+      throw new ConfigError(`${mode[0]}: "${mode[1]}" is not one of ${MODES.join(', ')}`, mode[0]);
+    }
+    const mtu = pick(raw, 'com.docker.network.driver.mtu', 'mtu');
+    return {
+      parent: checkIfname(parent[1], 'parent'),
+      mode: (mode?.[1] ?? 'bridge') as MacvlanMode,
+      ...(mtu ? { mtu: parseMtu(mtu[1], mtu[0]) } : {}),
+    };
+  },
+
+  async ensureNetwork(net) {
+    const parent = await nl.getLink(nl.hostNetlink(), net.options.parent);
+    if (!parent) throw new ConfigError(`parent interface "${net.options.parent}" not found`, 'parent');
+    if (net.options.mtu !== undefined && net.options.mtu > parent.mtu) {
+      throw new ConfigError(`mtu ${net.options.mtu} is larger than parent ${net.options.parent}'s ${parent.mtu}`, 'mtu');
+    }
+  },
+
+  async removeNetwork() {
+    // Nothing of ours exists per network: the parent belongs to the host.
+  },
+
+  async attach(net, ep, placement, undo) {
+    const h = nl.hostNetlink();
+    const { parent, mode } = net.options;
+    const mtu = ep.mtu ?? net.options.mtu;
+    const spec = { name: placement.ifname, kind: 'macvlan' as const, mac: ep.mac, macvlan: { parent, mode }, ...(mtu ? { mtu } : {}) };
+    if (placement.kind === 'host-end') {
+      await undo.step('create macvlan', () => nl.createLink(h, spec), () => nl.deleteLink(h, placement.ifname));
+      return { ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
+    }
+    const fd = openNetns(placement.netnsPath);
+    try {
+      await undo.step('create macvlan', () => createIn(fd, spec, placement.netnsPath), () => deleteIn(fd, placement.ifname));
+      await configureInterface(fd, placement.ifname, ep.addresses, undo);
+    } finally {
+      closeNetns(fd);
+    }
+    return { ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
+  },
+
+  async detach(_net, _ep, placement) {
+    if (placement.kind === 'host-end') {
+      await nl.deleteLink(nl.hostNetlink(), placement.ifname);
+      return;
+    }
+    // A vanished netns took the macvlan with it.
+    if (!isNetns(placement.netnsPath)) return;
+    const fd = openNetns(placement.netnsPath);
+    try {
+      await deleteIn(fd, placement.ifname);
+    } finally {
+      closeNetns(fd);
+    }
+  },
+
+  async check(_net, ep, placement) {
+    if (placement.kind === 'netns') await checkInterface(placement.netnsPath, placement.ifname, ep);
+  },
+};
+
+/** Creates the macvlan directly inside netns `fd`; a taken name is a ConflictError. */
+async function createIn(fd: number, spec: nl.CreateLinkSpec, path: string): Promise<void> {
+  try {
+    await nl.createLink(nl.hostNetlink(), { ...spec, netnsFd: fd });
+  } catch (err) {
+    if (err instanceof KernelError && err.errno === 17) throw new ConflictError(`interface ${spec.name} already exists in ${path}`, 'ifname');
+    throw err;
+  }
+}
+
+/** Deletes `ifname` inside netns `fd`; no error when it is already gone. */
+async function deleteIn(fd: number, ifname: string): Promise<void> {
+  const h = netlinkIn(fd);
+  try {
+    await nl.deleteLink(h, ifname);
+  } finally {
+    h.close();
+  }
+}

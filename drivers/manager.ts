@@ -1,0 +1,369 @@
+/**
+ * The network manager: the one entry point the front-ends (CNI, libnetwork, engine) use.
+ * It validates everything before acting, records intent in the store before touching the
+ * kernel (networks 'creating', endpoints 'attaching'), runs every kernel step through an
+ * undo stack, and programs masquerade / isolation / DNAT through core/firewall.
+ * All kernel work happens in the process's netns (the "host") and the sandboxes' netns.
+ */
+import { randomBytes } from 'node:crypto';
+import { ConfigError, ConflictError, NotFoundError, paths, withContext, log } from '../core/index.js';
+import * as nl from '../core/netlink/index.js';
+import { Firewall, networkRules, portRules, type RuleSet } from '../core/firewall/index.js';
+import { openStore, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
+import { Ipam, macFromIp } from '../ipam/index.js';
+import { getDriver, usesIpam, type AnyDriver } from './registry.js';
+import { bridgeName, type BridgeOptions } from './bridge.js';
+import { checkIfname, checkMac, hostIfnameFor } from './options.js';
+import { expandPorts, validatePortRequest, type PortBinding, type PortRequest, type Proto } from './ports.js';
+import { UndoStack } from './undo.js';
+import type { EndpointAddress, EndpointPlan, Network, NetworkSubnet, Placement } from './types.js';
+
+export interface SubnetRequest {
+  subnet: string;
+  ipRange?: string;
+  gateway?: string;
+  auxAddresses?: Record<string, string>;
+}
+
+export interface CreateNetworkRequest {
+  name: string;
+  driver?: string;
+  subnets?: SubnetRequest[];
+  internal?: boolean;
+  ipv6?: boolean;
+  options?: Record<string, string>;
+  labels?: Record<string, string>;
+  /** Default: 64 random hex digits. */
+  id?: string;
+}
+
+export interface NetworkInfo extends Network {
+  labels: Record<string, string>;
+  rawOptions: Record<string, string>;
+  createdAt: string;
+}
+
+export interface AttachRequest {
+  network: string;
+  /** Who owns the endpoint: a container / sandbox id. */
+  sandbox: string;
+  placement: Placement;
+  id?: string;
+  ipv4?: string;
+  ipv6?: string;
+  mac?: string;
+  mtu?: number;
+  ports?: PortRequest[];
+}
+
+export interface EndpointInfo {
+  id: string;
+  networkId: string;
+  networkName: string;
+  sandbox: string;
+  placement: Placement;
+  ifname: string;
+  hostIfname?: string;
+  mac: string;
+  addresses: EndpointAddress[];
+  ports: PortBinding[];
+}
+
+/** What the manager keeps in an endpoint row's options column. */
+interface EndpointOptions {
+  placement: Placement;
+  addresses: EndpointAddress[];
+  mtu: number | null;
+  hostIfname: string;
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export class NetworkManager {
+  readonly store: Store;
+  readonly ipam: Ipam;
+  readonly firewall: Firewall;
+
+  constructor(deps: { store: Store; ipam?: Ipam; firewall?: Firewall }) {
+    this.store = deps.store;
+    this.ipam = deps.ipam ?? new Ipam(deps.store);
+    this.firewall = deps.firewall ?? new Firewall();
+  }
+
+  /** Opens the store at TSNET_ROOT (or `dbFile`). The caller closes it with close(). */
+  static open(dbFile = paths().dbFile): NetworkManager {
+    return new NetworkManager({ store: openStore(dbFile) });
+  }
+
+  close(): void {
+    this.store.close();
+  }
+
+  // ---------------------------------------------------------------- networks
+
+  /** Validates, records, then makes the network's kernel objects and rules; all or nothing. */
+  async createNetwork(req: CreateNetworkRequest): Promise<NetworkInfo> {
+    return withContext(`create network "${req.name}"`, async () => {
+      const { row, driver } = await this.recordNetwork(req);
+      const net = this.toNetwork(row);
+      try {
+        await driver.ensureNetwork(net);
+        const rules = this.networkRuleSets(net);
+        // The shared TSNET-* base chains stay once made, like Docker's DOCKER-* chains.
+        if (rules.length > 0) await this.firewall.ensureBase();
+        await this.firewall.apply({ add: rules });
+      } catch (err) {
+        await this.undoNetwork(net, driver);
+        throw err;
+      }
+      this.store.networks.update(row.id, { state: 'ready' });
+      return this.getNetwork(row.id);
+    });
+  }
+
+  /** Creates the default networks "bridge" (on tsnet0), "host" and "none" when missing. */
+  async ensureDefaultNetworks(): Promise<void> {
+    if (!this.store.networks.get('bridge')) {
+      await this.createNetwork({ name: 'bridge', driver: 'bridge', options: { 'com.docker.network.bridge.name': 'tsnet0' } });
+    }
+    for (const d of ['host', 'none']) {
+      if (!this.store.networks.get(d)) await this.createNetwork({ name: d, driver: d });
+    }
+  }
+
+  /** Removes a network without endpoints: rules, kernel objects, pools, record. */
+  async removeNetwork(idOrName: string): Promise<void> {
+    const net = this.getNetwork(idOrName);
+    await withContext(`remove network "${net.name}"`, async () => {
+      const eps = this.store.endpoints.listByNetwork(net.id);
+      if (eps.length > 0) throw new ConflictError(`network "${net.name}" has ${eps.length} active endpoint(s)`);
+      this.store.networks.update(net.id, { state: 'removing' });
+      await this.undoNetwork(net, getDriver(net.driver));
+    });
+  }
+
+  getNetwork(idOrName: string): NetworkInfo {
+    const row = this.store.networks.get(idOrName);
+    if (!row) throw new NotFoundError(`network "${idOrName}" not found`);
+    return this.toNetwork(row);
+  }
+
+  listNetworks(): NetworkInfo[] {
+    return this.store.networks.list().map((r) => this.toNetwork(r));
+  }
+
+  private async recordNetwork(req: CreateNetworkRequest): Promise<{ row: NetworkRow; driver: AnyDriver }> {
+    if (!NAME_RE.test(req.name)) throw new ConfigError(`invalid network name "${req.name}"`, 'name');
+    const driver = getDriver(req.driver ?? 'bridge');
+    const parsed = driver.parseOptions(req.options ?? {});
+    const subnets = usesIpam(driver.name) ? await this.subnetRequests(req) : [];
+    const id = req.id ?? randomBytes(32).toString('hex');
+    const row = this.store.tx(() => {
+      if (this.store.networks.get(req.name)) throw new ConflictError(`network "${req.name}" already exists`, 'name');
+      const r = this.store.networks.insert({
+        id, name: req.name, driver: driver.name, options: { raw: req.options ?? {}, parsed },
+        internal: req.internal ?? false, ipv6: req.ipv6 ?? false, labels: req.labels ?? {}, state: 'creating',
+      });
+      subnets.forEach((s) => this.ipam.createPool({
+        networkId: id, subnet: s.subnet, ...(s.ipRange ? { ipRange: s.ipRange } : {}),
+        ...(s.gateway ? { gateway: s.gateway } : {}), ...(s.auxAddresses ? { aux: s.auxAddresses } : {}),
+      }));
+      return r;
+    });
+    return { row, driver };
+  }
+
+  /** The requested subnets, or a free default one per family (avoiding routed subnets). */
+  private async subnetRequests(req: CreateNetworkRequest): Promise<SubnetRequest[]> {
+    const out = [...(req.subnets ?? [])];
+    const has = (f: 4 | 6) => out.some((s) => (s.subnet.includes(':') ? 6 : 4) === f);
+    for (const family of req.ipv6 ? [4, 6] as const : [4] as const) {
+      if (has(family)) continue;
+      const routed = (await nl.listRoutes(nl.hostNetlink(), family)).map((r) => r.dst).filter((d) => d !== 'default');
+      out.push({ subnet: this.ipam.defaultSubnet(family, routed) });
+    }
+    return out;
+  }
+
+  /** Best-effort teardown of a network (rollback of create, or remove). */
+  private async undoNetwork(net: NetworkInfo, driver: AnyDriver): Promise<void> {
+    await this.firewall.apply({ remove: this.networkRuleSets(net) });
+    await driver.removeNetwork(net);
+    this.store.tx(() => {
+      for (const s of net.subnets) this.ipam.deletePool(s.poolId);
+      this.store.networks.remove(net.id);
+    });
+  }
+
+  private networkRuleSets(net: Network): RuleSet[] {
+    if (net.driver !== 'bridge') return [];
+    const o = net.options as BridgeOptions;
+    return networkRules({
+      id: net.id, bridge: bridgeName(net as Network<BridgeOptions>), subnets: net.subnets.map((s) => s.subnet),
+      internal: net.internal, icc: o.icc, masquerade: o.masquerade,
+    });
+  }
+
+  private toNetwork(row: NetworkRow): NetworkInfo {
+    const opts = row.options as { raw: Record<string, string>; parsed: unknown };
+    const subnets: NetworkSubnet[] = this.ipam.poolsOf(row.id).map((p) => ({
+      poolId: p.id, family: p.family, subnet: p.subnet, ...(p.gateway ? { gateway: p.gateway } : {}),
+    }));
+    return {
+      id: row.id, name: row.name, driver: row.driver, internal: row.internal, ipv6: row.ipv6,
+      options: opts.parsed, rawOptions: opts.raw, subnets, labels: row.labels, createdAt: row.createdAt,
+    };
+  }
+
+  // ---------------------------------------------------------------- endpoints
+
+  /** Creates an endpoint in the placement; all or nothing (kernel, IPAM, ports, rules). */
+  async attach(req: AttachRequest): Promise<EndpointInfo> {
+    const net = this.getNetwork(req.network);
+    const driver = getDriver(net.driver);
+    return withContext(`attach to network "${net.name}"`, async () => {
+      const { plan, bindings } = this.recordEndpoint(net, req);
+      const undo = new UndoStack();
+      try {
+        const result = await driver.attach(net, plan, req.placement, undo);
+        if (bindings.length > 0) {
+          const sets = this.portRuleSets(net, bindings);
+          await undo.step('publish ports', () => this.firewall.apply({ add: sets }), () => this.firewall.apply({ remove: sets }));
+        }
+        this.store.endpoints.update(plan.id, { state: 'attached', hostIfname: result.hostIfname ?? null, ifname: result.ifname });
+        undo.commit();
+        return this.endpointInfo(plan.id);
+      } catch (err) {
+        await undo.rollback();
+        this.forgetEndpoint(plan.id);
+        throw err;
+      }
+    });
+  }
+
+  /** Removes an endpoint; idempotent, and tolerant of a vanished netns or link. */
+  async detach(endpointId: string): Promise<void> {
+    const row = this.store.endpoints.get(endpointId);
+    if (!row) return;
+    const net = this.getNetwork(row.networkId);
+    await withContext(`detach endpoint ${endpointId.slice(0, 12)} from "${net.name}"`, async () => {
+      this.store.endpoints.update(row.id, { state: 'detaching' });
+      const ep = this.endpointInfo(row.id);
+      if (ep.ports.length > 0) await this.firewall.apply({ remove: this.portRuleSets(net, ep.ports) });
+      await getDriver(net.driver).detach(net, this.planOf(row), ep.placement);
+      this.forgetEndpoint(row.id);
+    });
+  }
+
+  /** Compares the kernel with the endpoint's record; throws when they differ. */
+  async check(endpointId: string): Promise<void> {
+    const row = this.store.endpoints.get(endpointId);
+    if (!row) throw new NotFoundError(`endpoint ${endpointId} not found`);
+    const net = this.getNetwork(row.networkId);
+    const ep = this.endpointInfo(row.id);
+    await getDriver(net.driver).check(net, this.planOf(row), ep.placement);
+  }
+
+  getEndpoint(id: string): EndpointInfo | undefined {
+    return this.store.endpoints.get(id) ? this.endpointInfo(id) : undefined;
+  }
+
+  listEndpoints(networkId?: string): EndpointInfo[] {
+    const rows = networkId ? this.store.endpoints.listByNetwork(this.getNetwork(networkId).id) : this.store.endpoints.list();
+    return rows.map((r) => this.endpointInfo(r.id));
+  }
+
+  /** Validates the request, then in one transaction allocates addresses and ports and records the endpoint. */
+  private recordEndpoint(net: NetworkInfo, req: AttachRequest): { plan: EndpointPlan; bindings: PortBinding[] } {
+    checkIfname(req.placement.ifname, 'ifname');
+    if (req.mac !== undefined) checkMac(req.mac, 'mac');
+    const ports = req.ports ?? [];
+    ports.forEach((p, i) => validatePortRequest(p, `ports[${i}]`));
+    if (ports.length > 0 && net.driver !== 'bridge') throw new ConfigError(`port publishing needs a bridge network, "${net.name}" is ${net.driver}`, 'ports');
+    const id = req.id ?? randomBytes(32).toString('hex');
+    return this.store.tx(() => {
+      if (this.store.endpoints.get(id)) throw new ConflictError(`endpoint ${id} already exists`, 'id');
+      const addresses = net.subnets.map((s) => this.allocate(s, id, s.family === 4 ? req.ipv4 : req.ipv6));
+      for (const [f, ip] of [[4, req.ipv4], [6, req.ipv6]] as const) {
+        if (ip && !net.subnets.some((s) => s.family === f)) throw new ConfigError(`network "${net.name}" has no IPv${f} subnet for ${ip}`, f === 4 ? 'ipv4' : 'ipv6');
+      }
+      const v4 = addresses.find((a) => a.family === 4);
+      const mac = req.mac ?? (v4 ? macFromIp(v4.ip) : randomMac());
+      const plan: EndpointPlan = {
+        id, networkId: net.id, sandbox: req.sandbox, mac, addresses,
+        hostIfname: hostIfnameFor(id), ...(req.mtu ? { mtu: req.mtu } : {}),
+      };
+      this.store.endpoints.insert({
+        id, networkId: net.id, sandbox: req.sandbox, ifname: req.placement.ifname, mac, addrs: addresses.map((a) => a.cidr),
+        options: { placement: req.placement, addresses, mtu: req.mtu ?? null, hostIfname: plan.hostIfname }, state: 'attaching',
+      });
+      return { plan, bindings: this.reservePorts(net, id, v4?.ip, ports) };
+    });
+  }
+
+  private allocate(s: NetworkSubnet, owner: string, ip: string | undefined): EndpointAddress {
+    const a = this.ipam.allocate(s.poolId, { owner, ...(ip ? { ip } : {}) });
+    return { family: s.family, ip: a.ip, cidr: a.cidr, ...(s.gateway ? { gateway: s.gateway } : {}) };
+  }
+
+  private reservePorts(net: NetworkInfo, endpointId: string, containerIp: string | undefined, ports: PortRequest[]): PortBinding[] {
+    if (ports.length === 0) return [];
+    if (!containerIp) throw new ConfigError(`network "${net.name}" has no IPv4 address to publish ports to`, 'ports');
+    const defaultHostIp = (net.options as BridgeOptions).hostBindingIp ?? '0.0.0.0';
+    const taken = this.store.ports.list();
+    const isFree = (proto: string, hostIp: string, port: number) =>
+      !taken.some((t) => t.proto === proto && t.hostPort === port && (t.hostIp === hostIp || t.hostIp === '0.0.0.0' || hostIp === '0.0.0.0'));
+    const bindings = ports.flatMap((p, i) => expandPorts(p, containerIp, defaultHostIp, isFree, `ports[${i}]`));
+    this.store.ports.reserve(bindings.map((b) => ({ ...b, endpointId, networkId: net.id })));
+    return bindings;
+  }
+
+  private portRuleSets(net: NetworkInfo, bindings: PortBinding[]): RuleSet[] {
+    const bridge = bridgeName(net as Network<BridgeOptions>);
+    return bindings.map((b) => portRules({
+      bridge, proto: b.proto, ...(b.hostIp === '0.0.0.0' ? {} : { hostIp: b.hostIp }),
+      hostPort: b.hostPort, containerIp: b.containerIp, containerPort: b.containerPort, family: b.containerIp.includes(':') ? 6 : 4,
+    }));
+  }
+
+  /** Releases the endpoint's addresses and ports and deletes its record, in one transaction. */
+  private forgetEndpoint(id: string): void {
+    try {
+      this.store.tx(() => {
+        this.ipam.releaseOwner(id);
+        this.store.ports.releaseEndpoint(id);
+        this.store.endpoints.remove(id);
+      });
+    } catch (err) {
+      log.error({ endpoint: id, err }, 'cannot release endpoint records');
+      throw err;
+    }
+  }
+
+  private planOf(row: EndpointRow): EndpointPlan {
+    const o = row.options as unknown as EndpointOptions;
+    return {
+      id: row.id, networkId: row.networkId, sandbox: row.sandbox ?? '', mac: row.mac ?? '',
+      addresses: o.addresses, hostIfname: row.hostIfname ?? o.hostIfname, ...(o.mtu ? { mtu: o.mtu } : {}),
+    };
+  }
+
+  private endpointInfo(id: string): EndpointInfo {
+    const row = this.store.endpoints.get(id);
+    if (!row) throw new NotFoundError(`endpoint ${id} not found`);
+    const net = this.store.networks.get(row.networkId);
+    const o = row.options as unknown as EndpointOptions;
+    return {
+      id: row.id, networkId: row.networkId, networkName: net?.name ?? row.networkId, sandbox: row.sandbox ?? '',
+      placement: o.placement, ifname: row.ifname ?? o.placement.ifname, ...(row.hostIfname ? { hostIfname: row.hostIfname } : {}),
+      mac: row.mac ?? '', addresses: o.addresses,
+      ports: this.store.ports.list({ endpointId: id }).map((p) => ({ proto: p.proto as Proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: p.containerIp, containerPort: p.containerPort })),
+    };
+  }
+}
+
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = ((b[0] ?? 0) & 0xfe) | 0x02; // unicast, locally administered
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}

@@ -1,0 +1,54 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError } from '../core/index.js';
+import { bridgeDriver } from './bridge.js';
+import { macvlanDriver } from './macvlan.js';
+import { checkIfname, hostIfnameFor } from './options.js';
+
+const t = suite('driver options');
+
+function configError(fn: () => unknown, field: string): void {
+  try {
+    fn();
+    assert.unreachable('accepted');
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    assert.is((err as ConfigError).field, field);
+  }
+}
+
+t('bridge: docker option names and defaults', () => {
+  assert.equal(bridgeDriver.parseOptions({}), { icc: true, masquerade: true, hairpin: true });
+  assert.equal(bridgeDriver.parseOptions({
+    'com.docker.network.bridge.name': 'br-x', 'com.docker.network.bridge.enable_icc': 'false',
+    'com.docker.network.bridge.enable_ip_masquerade': 'false', 'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1',
+    'com.docker.network.driver.mtu': '1400',
+  }), { bridge: 'br-x', icc: false, masquerade: false, hostBindingIp: '127.0.0.1', mtu: 1400, hairpin: true });
+});
+
+t('bridge: bad options name the option', () => {
+  configError(() => bridgeDriver.parseOptions({ colour: 'blue' }), 'colour');
+  configError(() => bridgeDriver.parseOptions({ 'com.docker.network.bridge.name': 'a-very-long-bridge-name' }), 'com.docker.network.bridge.name');
+  configError(() => bridgeDriver.parseOptions({ mtu: '67' }), 'mtu');
+  configError(() => bridgeDriver.parseOptions({ 'com.docker.network.driver.mtu': '70000' }), 'com.docker.network.driver.mtu');
+  configError(() => bridgeDriver.parseOptions({ icc: 'maybe' }), 'icc');
+});
+
+t('macvlan: parent required, modes checked', () => {
+  assert.equal(macvlanDriver.parseOptions({ parent: 'eth1' }), { parent: 'eth1', mode: 'bridge' });
+  assert.equal(macvlanDriver.parseOptions({ parent: 'eth1', macvlan_mode: 'vepa', mtu: '1400' }), { parent: 'eth1', mode: 'vepa', mtu: 1400 });
+  configError(() => macvlanDriver.parseOptions({}), 'parent');
+  configError(() => macvlanDriver.parseOptions({ parent: 'eth1', macvlan_mode: 'weird' }), 'macvlan_mode');
+});
+
+t('interface names', () => {
+  assert.is(checkIfname('eth0', 'ifname'), 'eth0');
+  configError(() => checkIfname('0123456789abcdef', 'ifname'), 'ifname');
+  configError(() => checkIfname('a/b', 'ifname'), 'ifname');
+  configError(() => checkIfname('', 'ifname'), 'ifname');
+  assert.is(hostIfnameFor('abc').length, 11);
+  assert.is(hostIfnameFor('abc'), hostIfnameFor('abc'));
+  assert.is.not(hostIfnameFor('abc'), hostIfnameFor('abd'));
+});
+
+t.run();

@@ -1,0 +1,53 @@
+/** Pure parsers shared by the drivers' parseOptions. Each error names the option. */
+import { createHash } from 'node:crypto';
+import { ConfigError } from '../core/index.js';
+
+/** Interface names: 1..15 bytes (IFNAMSIZ-1), no '/', ':' or whitespace, not '.' or '..'. */
+export function checkIfname(name: string, field: string): string {
+  if (name.length === 0) throw new ConfigError(`${field}: interface name is empty`, field);
+  if (Buffer.byteLength(name) > 15) throw new ConfigError(`${field}: interface name "${name}" is longer than 15 bytes`, field);
+  if (name === '.' || name === '..' || /[/:\s]/.test(name)) throw new ConfigError(`${field}: invalid interface name "${name}"`, field);
+  return name;
+}
+
+export function parseBool(value: string, field: string): boolean {
+  switch (value.toLowerCase()) {
+    case 'true': case '1': case 'yes': case 'on': return true;
+    case 'false': case '0': case 'no': case 'off': return false;
+    default: throw new ConfigError(`${field}: "${value}" is not a boolean`, field);
+  }
+}
+
+/** MTU: 68 (IPv4 minimum) .. 65535. */
+export function parseMtu(value: string | number, field: string): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < 68 || n > 65535) throw new ConfigError(`${field}: MTU ${value} is out of range 68-65535`, field);
+  return n;
+}
+
+export function checkMac(mac: string, field: string): string {
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) throw new ConfigError(`${field}: invalid MAC address "${mac}"`, field);
+  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) throw new ConfigError(`${field}: MAC address "${mac}" is multicast`, field);
+  return mac.toLowerCase();
+}
+
+/** Rejects keys not in `known`, naming the first unknown one. */
+export function rejectUnknown(raw: Record<string, string>, known: readonly string[], driver: string): void {
+  for (const key of Object.keys(raw)) {
+    if (!known.includes(key)) throw new ConfigError(`unknown ${driver} option "${key}"`, key);
+  }
+}
+
+/** Returns the first present key's value among aliases (e.g. a Docker name and a short name). */
+export function pick(raw: Record<string, string>, ...keys: string[]): [string, string] | undefined {
+  for (const k of keys) {
+    const v = raw[k];
+    if (v !== undefined) return [k, v];
+  }
+  return undefined;
+}
+
+/** Deterministic host-side name for an endpoint: "veth" + 7 hex of its id (11 bytes). */
+export function hostIfnameFor(endpointId: string, prefix = 'veth'): string {
+  return prefix + createHash('sha256').update(endpointId).digest('hex').slice(0, Math.min(7, 15 - prefix.length));
+}

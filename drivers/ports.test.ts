@@ -1,0 +1,47 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError } from '../core/index.js';
+import { expandPorts, parsePortSpec, EPHEMERAL_FIRST, EPHEMERAL_LAST } from './ports.js';
+
+const t = suite('ports');
+
+t('parses docker -p forms', () => {
+  assert.equal(parsePortSpec('80'), { proto: 'tcp', containerPort: 80 });
+  assert.equal(parsePortSpec('8080:80'), { proto: 'tcp', containerPort: 80, hostPort: 8080 });
+  assert.equal(parsePortSpec('127.0.0.1:8080:80/udp'), { proto: 'udp', containerPort: 80, hostIp: '127.0.0.1', hostPort: 8080 });
+  assert.equal(parsePortSpec('127.0.0.1::80'), { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1' });
+  assert.equal(parsePortSpec('[::1]:8080:80'), { proto: 'tcp', containerPort: 80, hostIp: '::1', hostPort: 8080 });
+  assert.equal(parsePortSpec('8000-8002:80-82'), { proto: 'tcp', containerPort: 80, containerPortEnd: 82, hostPort: 8000, hostPortEnd: 8002 });
+  assert.equal(parsePortSpec('9000-9010:80'), { proto: 'tcp', containerPort: 80, hostPort: 9000, hostPortEnd: 9010 });
+});
+
+t('rejects bad -p syntax, naming the field', () => {
+  for (const bad of ['', 'abc', '0', '70000', '1:2:3:4', '80/sctp', '8000-8002:80-81', '300.1.1.1:80:80', '90-80', '8080:', ':80:']) {
+    try {
+      parsePortSpec(bad);
+      assert.unreachable(`"${bad}" was accepted`);
+    } catch (err) {
+      assert.instance(err, ConfigError, `"${bad}"`);
+      assert.is((err as ConfigError).field, 'publish');
+    }
+  }
+});
+
+t('expands ranges one to one and picks free ports', () => {
+  const free = () => true;
+  const b = expandPorts(parsePortSpec('8000-8002:80-82'), '10.0.0.2', '0.0.0.0', free);
+  assert.equal(b.map((x) => [x.hostPort, x.containerPort]), [[8000, 80], [8001, 81], [8002, 82]]);
+  const taken = new Set([9000, 9001]);
+  const r = expandPorts(parsePortSpec('9000-9010:80'), '10.0.0.2', '0.0.0.0', (_p, _ip, port) => !taken.has(port));
+  assert.is(r[0]?.hostPort, 9002);
+  const e = expandPorts(parsePortSpec('80-81'), '10.0.0.2', '127.0.0.1', free);
+  assert.is(e.length, 2);
+  for (const x of e) {
+    assert.ok(x.hostPort >= EPHEMERAL_FIRST && x.hostPort <= EPHEMERAL_LAST);
+    assert.is(x.hostIp, '127.0.0.1');
+  }
+  assert.is.not(e[0]?.hostPort, e[1]?.hostPort);
+  assert.throws(() => expandPorts(parsePortSpec('9000-9001:80'), '10.0.0.2', '0.0.0.0', () => false), /no free host port/);
+});
+
+t.run();

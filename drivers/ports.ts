@@ -1,0 +1,138 @@
+/**
+ * Port publishing requests: parsing Docker's `-p` syntax, validation, and expansion of
+ * ranges into one binding per port. Pure; the manager reserves bindings in the store and
+ * programs DNAT through core/firewall.
+ */
+import { isIP } from 'node:net';
+import { ConfigError } from '../core/index.js';
+
+export type Proto = 'tcp' | 'udp';
+
+export interface PortRequest {
+  proto: Proto;
+  containerPort: number;
+  /** Inclusive end of a container port range. */
+  containerPortEnd?: number;
+  /** Default: the network's host binding IP, else all addresses (0.0.0.0). */
+  hostIp?: string;
+  /** Absent: an ephemeral host port is chosen. */
+  hostPort?: number;
+  hostPortEnd?: number;
+}
+
+export interface PortBinding {
+  proto: Proto;
+  hostIp: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+}
+
+/** Docker's ephemeral range (net.ipv4.ip_local_port_range upper part it uses). */
+export const EPHEMERAL_FIRST = 49153;
+export const EPHEMERAL_LAST = 60999;
+
+function port(value: string, field: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) throw new ConfigError(`${field}: invalid port "${value}"`, field);
+  return n;
+}
+
+function range(text: string, field: string): [number, number | undefined] {
+  const [a, b, ...rest] = text.split('-');
+  if (a === undefined || rest.length > 0) throw new ConfigError(`${field}: invalid port range "${text}"`, field);
+  const first = port(a, field);
+  if (b === undefined) return [first, undefined];
+  const last = port(b, field);
+  if (last < first) throw new ConfigError(`${field}: port range "${text}" ends before it starts`, field);
+  return [first, last];
+}
+
+/**
+ * Parses `[hostIp:][hostPort[-end]:]containerPort[-end][/proto]`, IPv6 host IPs in
+ * brackets (`[::1]:8080:80`). Throws ConfigError naming `field` (e.g. "publish").
+ */
+export function parsePortSpec(spec: string, field = 'publish'): PortRequest {
+  const slash = spec.lastIndexOf('/');
+  const protoText = slash >= 0 ? spec.slice(slash + 1) : 'tcp';
+  if (protoText !== 'tcp' && protoText !== 'udp') throw new ConfigError(`${field}: unsupported protocol "${protoText}" in "${spec}"`, field);
+  let rest = slash >= 0 ? spec.slice(0, slash) : spec;
+  let hostIp: string | undefined;
+  const v6 = /^\[([^\]]+)\]:(.*)$/.exec(rest);
+  if (v6) {
+    hostIp = v6[1];
+    rest = v6[2] ?? '';
+  }
+  const parts = rest.split(':');
+  if (parts.length > 3 || (v6 && parts.length !== 2) || parts.some((p, i) => p === '' && i !== parts.length - 2)) {
+    throw new ConfigError(`${field}: invalid port mapping "${spec}"`, field);
+  }
+  if (parts.length === 3) hostIp = parts.shift();
+  const containerText = parts.pop() ?? '';
+  const hostText = parts.pop();
+  const [containerPort, containerPortEnd] = range(containerText, field);
+  const req: PortRequest = { proto: protoText, containerPort, ...(containerPortEnd ? { containerPortEnd } : {}) };
+  if (hostIp) req.hostIp = hostIp;
+  if (hostText) {
+    const [hostPort, hostPortEnd] = range(hostText, field);
+    req.hostPort = hostPort;
+    if (hostPortEnd) req.hostPortEnd = hostPortEnd;
+  }
+  validatePortRequest(req, field);
+  return req;
+}
+
+/** Checks a structured request (as API callers send it). */
+export function validatePortRequest(req: PortRequest, field = 'ports'): void {
+  if (req.proto !== 'tcp' && req.proto !== 'udp') throw new ConfigError(`${field}: unsupported protocol "${String(req.proto)}"`, field);
+  for (const [name, v] of [['containerPort', req.containerPort], ['containerPortEnd', req.containerPortEnd], ['hostPort', req.hostPort], ['hostPortEnd', req.hostPortEnd]] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 65535)) throw new ConfigError(`${field}: ${name} ${v} is out of range 1-65535`, field);
+  }
+  if (req.hostIp !== undefined && isIP(req.hostIp) === 0) throw new ConfigError(`${field}: invalid host IP "${req.hostIp}"`, field);
+  const cLen = (req.containerPortEnd ?? req.containerPort) - req.containerPort + 1;
+  if (cLen < 1) throw new ConfigError(`${field}: container port range ends before it starts`, field);
+  if (req.hostPort !== undefined && req.hostPortEnd !== undefined) {
+    const hLen = req.hostPortEnd - req.hostPort + 1;
+    if (hLen < 1) throw new ConfigError(`${field}: host port range ends before it starts`, field);
+    if (cLen > 1 && hLen !== cLen) throw new ConfigError(`${field}: host range ${req.hostPort}-${req.hostPortEnd} and container range ${req.containerPort}-${req.containerPortEnd} differ in size`, field);
+  } else if (req.hostPort !== undefined && cLen > 1) {
+    throw new ConfigError(`${field}: a container port range needs a host port range of the same size`, field);
+  }
+}
+
+/**
+ * Expands a request into bindings. `isFree(proto, hostIp, port)` says whether a host port is
+ * unpublished; single container ports with a host range or no host port take the first
+ * free candidate (ephemeral: 49153-60999, searched from a rotating start).
+ */
+export function expandPorts(req: PortRequest, containerIp: string, defaultHostIp: string,
+  isFree: (proto: Proto, hostIp: string, port: number) => boolean, field = 'ports'): PortBinding[] {
+  const hostIp = req.hostIp ?? defaultHostIp;
+  const cEnd = req.containerPortEnd ?? req.containerPort;
+  const bind = (hostPort: number, containerPort: number): PortBinding => ({ proto: req.proto, hostIp, hostPort, containerIp, containerPort });
+  if (req.hostPort !== undefined && (req.hostPortEnd === undefined || cEnd > req.containerPort)) {
+    const out: PortBinding[] = [];
+    for (let p = req.containerPort; p <= cEnd; p++) out.push(bind(req.hostPort + (p - req.containerPort), p));
+    return out;
+  }
+  const first = req.hostPort ?? EPHEMERAL_FIRST;
+  const last = req.hostPortEnd ?? EPHEMERAL_LAST;
+  const out: PortBinding[] = [];
+  for (let c = req.containerPort; c <= cEnd; c++) {
+    const hostPort = findFree(first, last, (p) => isFree(req.proto, hostIp, p) && !out.some((b) => b.hostPort === p));
+    if (hostPort === undefined) throw new ConfigError(`${field}: no free host port in ${first}-${last} for ${c}/${req.proto}`, field);
+    out.push(bind(hostPort, c));
+  }
+  return out;
+}
+
+let rotor = 0;
+function findFree(first: number, last: number, free: (p: number) => boolean): number | undefined {
+  const size = last - first + 1;
+  const start = first === EPHEMERAL_FIRST && last === EPHEMERAL_LAST ? rotor++ % size : 0;
+  for (let i = 0; i < size; i++) {
+    const p = first + ((start + i) % size);
+    if (free(p)) return p;
+  }
+  return undefined;
+}

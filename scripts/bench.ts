@@ -1,0 +1,120 @@
+/**
+ * `npm run bench` (inside a throwaway host netns, see scripts/in-sandbox.mjs):
+ * in-process attach and detach latency on a bridge network, for the 1st endpoint and
+ * with 999 others attached (the 1000th), without and with two published ports.
+ * Where Debian's reference CNI plugins are installed, the same bridge+host-local setup
+ * through the reference `bridge` plugin (exec per call) runs in the same run for scale.
+ * Loops are bounded; everything made is removed at the end.
+ */
+import { join } from 'node:path';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { paths } from '../core/index.js';
+import { run } from '../core/exec/index.js';
+import { createNetns, deleteNetns } from '../core/netns/index.js';
+import { NetworkManager, type AttachRequest, type PortRequest } from '../drivers/index.js';
+
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 200);
+const FILL = Number(process.env['BENCH_FILL'] ?? 999);
+const PER_NETNS = 100;
+
+interface Stats { median: number; p90: number; n: number }
+function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+  return { median: at(0.5), p90: at(0.9), n: s.length };
+}
+const fmt = (s: Stats) => `median ${s.median.toFixed(3)} ms  p90 ${s.p90.toFixed(3)} ms  (n=${s.n})`;
+
+async function measure(mgr: NetworkManager, netnsPath: string, ports: PortRequest[]): Promise<{ attach: Stats; detach: Stats }> {
+  const a: number[] = [];
+  const d: number[] = [];
+  const req: AttachRequest = { network: 'bench', sandbox: 'bench', placement: { kind: 'netns', netnsPath, ifname: 'eth0' }, ports };
+  for (let i = 0; i < 20; i++) await mgr.detach((await mgr.attach(req)).id); // warm-up
+  for (let i = 0; i < ROUNDS; i++) {
+    const t0 = performance.now();
+    const ep = await mgr.attach(req);
+    const t1 = performance.now();
+    await mgr.detach(ep.id);
+    const t2 = performance.now();
+    a.push(t1 - t0);
+    d.push(t2 - t1);
+  }
+  return { attach: stats(a), detach: stats(d) };
+}
+
+async function referenceBridge(netnsPath: string): Promise<{ add: Stats; del: Stats } | undefined> {
+  const plugin = '/usr/lib/cni/bridge';
+  if (!existsSync(plugin)) return undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'tsnet-bench-hostlocal-'));
+  const conf = JSON.stringify({
+    cniVersion: '1.0.0', name: 'refbench', type: 'bridge', bridge: 'refbr0', isGateway: true, ipMasq: false,
+    ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.221.0.0/16' }]] },
+  });
+  const env = (cmd: string, i: number) => ({ ...process.env, CNI_COMMAND: cmd, CNI_CONTAINERID: `bench${i}`, CNI_NETNS: netnsPath, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' });
+  const add: number[] = [];
+  const del: number[] = [];
+  const rounds = Math.min(ROUNDS, 100);
+  try {
+    for (let i = 0; i < rounds + 5; i++) {
+      const t0 = performance.now();
+      await run([plugin], { input: conf, env: env('ADD', i) });
+      const t1 = performance.now();
+      await run([plugin], { input: conf, env: env('DEL', i) });
+      const t2 = performance.now();
+      if (i >= 5) { add.push(t1 - t0); del.push(t2 - t1); }
+    }
+  } finally {
+    await run(['ip', 'link', 'del', 'refbr0'], { okCodes: [1] });
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return { add: stats(add), del: stats(del) };
+}
+
+async function main(): Promise<void> {
+  const state = mkdtempSync(join(tmpdir(), 'tsnet-bench-'));
+  const mgr = NetworkManager.open(join(state, 'bench.db'));
+  const nsDir = join(paths().run, 'netns-bench');
+  const target = join(nsDir, 'target');
+  const fillers: string[] = [];
+  const filled: string[] = [];
+  const twoPorts: PortRequest[] = [{ proto: 'tcp', containerPort: 80 }, { proto: 'udp', containerPort: 53 }];
+  try {
+    createNetns(target);
+    await mgr.createNetwork({ name: 'bench', subnets: [{ subnet: '10.220.0.0/16' }] });
+    const first = await measure(mgr, target, []);
+    const firstPorts = await measure(mgr, target, twoPorts);
+    for (let i = 0; i < FILL; i++) {
+      if (i % PER_NETNS === 0) {
+        fillers.push(join(nsDir, `fill${fillers.length}`));
+        createNetns(fillers[fillers.length - 1]!);
+      }
+      const ep = await mgr.attach({ network: 'bench', sandbox: `fill${i}`, placement: { kind: 'netns', netnsPath: fillers[fillers.length - 1]!, ifname: `eth${i % PER_NETNS}` }, ports: i % 2 ? twoPorts : [] });
+      filled.push(ep.id);
+    }
+    const nth = await measure(mgr, target, []);
+    const nthPorts = await measure(mgr, target, twoPorts);
+    const ref = await referenceBridge(target);
+    console.log(`tsnet in-process, bridge network, ${ROUNDS} rounds each`);
+    console.log(`  1st endpoint          attach ${fmt(first.attach)}   detach ${fmt(first.detach)}`);
+    console.log(`  ${FILL + 1}th endpoint       attach ${fmt(nth.attach)}   detach ${fmt(nth.detach)}`);
+    console.log(`  1st, 2 ports          attach ${fmt(firstPorts.attach)}   detach ${fmt(firstPorts.detach)}`);
+    console.log(`  ${FILL + 1}th, 2 ports       attach ${fmt(nthPorts.attach)}   detach ${fmt(nthPorts.detach)}`);
+    console.log(`  growth 1st -> ${FILL + 1}th: attach ${(nth.attach.median / first.attach.median).toFixed(2)}x, with ports ${(nthPorts.attach.median / firstPorts.attach.median).toFixed(2)}x`);
+    if (ref) {
+      console.log('reference CNI bridge + host-local (exec per call, same netns, same run)');
+      console.log(`  ADD ${fmt(ref.add)}   DEL ${fmt(ref.del)}`);
+      console.log(`  ratio tsnet attach / reference ADD: ${(first.attach.median / ref.add.median).toFixed(3)}`);
+    }
+  } finally {
+    for (const id of filled) await mgr.detach(id);
+    for (const n of mgr.listNetworks()) await mgr.removeNetwork(n.id);
+    await mgr.firewall.teardown();
+    mgr.close();
+    for (const f of [...fillers, target]) deleteNetns(f);
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// Runs a command inside a throwaway "host": a new network namespace and a private mount
+// namespace (unshare --net --mount), with loopback up and a fresh /sys for that netns.
+// Nothing the command does to links, addresses, routes or firewall rules can reach the
+// machine's real namespace, and the namespace dies with the command.
+// Usage: node scripts/in-sandbox.mjs CMD [ARGS...]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const argv = process.argv.slice(2);
+if (argv.length === 0) {
+  console.error('usage: in-sandbox.mjs CMD [ARGS...]');
+  process.exit(2);
+}
+
+if (process.env.TSNET_SANDBOX === '1') {
+  // Already inside: prepare the namespace, then run the command.
+  const setup = [
+    ['ip', 'link', 'set', 'lo', 'up'],
+    ['mount', '-t', 'sysfs', 'sysfs', '/sys'],
+  ];
+  for (const cmd of setup) {
+    const r = spawnSync(cmd[0], cmd.slice(1), { stdio: 'inherit' });
+    if (r.status !== 0) {
+      console.error(`sandbox setup failed: ${cmd.join(' ')}`);
+      process.exit(1);
+    }
+  }
+  const r = spawnSync(argv[0], argv.slice(1), { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
+if (process.getuid?.() !== 0) {
+  console.error('tsnet tests and benchmarks need root (they create namespaces, links and rules)');
+  process.exit(2);
+}
+const state = mkdtempSync(join(tmpdir(), 'tsnet-sandbox-'));
+const env = {
+  ...process.env,
+  TSNET_SANDBOX: '1',
+  TSNET_ROOT: process.env.TSNET_ROOT ?? join(state, 'lib'),
+  TSNET_RUN: process.env.TSNET_RUN ?? join(state, 'run'),
+};
+const r = spawnSync(
+  'unshare',
+  ['--net', '--mount', '--propagation', 'private', '--fork', '--kill-child', process.execPath, process.argv[1], ...argv],
+  { stdio: 'inherit', env },
+);
+rmSync(state, { recursive: true, force: true });
+process.exit(r.status ?? 1);

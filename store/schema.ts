@@ -1,0 +1,119 @@
+/**
+ * Schema migrations, applied in order and keyed by `PRAGMA user_version`: a database
+ * at version N has had MIGRATIONS[0..N-1] applied. Never edit a released entry; append.
+ *
+ * v1 tables: networks, pools, allocations, endpoints, port_mappings, intents, kv.
+ * Foreign keys: pools.network_id -> networks (CASCADE; NULL while a pool is unassigned,
+ * as with libnetwork's RequestPool), allocations.pool_id -> pools (CASCADE),
+ * endpoints.network_id -> networks (RESTRICT: a network with endpoints cannot be deleted),
+ * port_mappings.endpoint_id -> endpoints (CASCADE: remove the firewall rules first).
+ */
+import type Database from 'better-sqlite3';
+import { TsnetError } from '../core/errors.js';
+
+const V1 = `
+CREATE TABLE networks (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  driver TEXT NOT NULL,
+  options TEXT NOT NULL DEFAULT '{}',
+  internal INTEGER NOT NULL DEFAULT 0 CHECK (internal IN (0, 1)),
+  ipv6 INTEGER NOT NULL DEFAULT 0 CHECK (ipv6 IN (0, 1)),
+  labels TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL DEFAULT 'ready' CHECK (state IN ('creating', 'ready', 'removing')),
+  created_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE pools (
+  id TEXT PRIMARY KEY,
+  network_id TEXT REFERENCES networks(id) ON DELETE CASCADE,
+  family INTEGER NOT NULL CHECK (family IN (4, 6)),
+  subnet TEXT NOT NULL UNIQUE,
+  range_start TEXT NOT NULL,
+  range_end TEXT NOT NULL,
+  gateway TEXT,
+  cursor TEXT,
+  aux TEXT NOT NULL DEFAULT '{}'
+) STRICT;
+CREATE INDEX pools_network ON pools(network_id);
+
+CREATE TABLE allocations (
+  pool_id TEXT NOT NULL REFERENCES pools(id) ON DELETE CASCADE,
+  ip TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('endpoint', 'gateway', 'aux')),
+  PRIMARY KEY (pool_id, ip)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX allocations_owner ON allocations(owner);
+
+CREATE TABLE endpoints (
+  id TEXT PRIMARY KEY,
+  network_id TEXT NOT NULL REFERENCES networks(id),
+  sandbox TEXT,
+  ifname TEXT,
+  host_ifname TEXT,
+  mac TEXT,
+  addrs TEXT NOT NULL DEFAULT '[]',
+  options TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL CHECK (state IN ('attaching', 'attached', 'detaching')),
+  created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX endpoints_network ON endpoints(network_id);
+CREATE INDEX endpoints_sandbox ON endpoints(sandbox);
+
+CREATE TABLE port_mappings (
+  proto TEXT NOT NULL CHECK (proto IN ('tcp', 'udp', 'sctp')),
+  host_ip TEXT NOT NULL,
+  host_port INTEGER NOT NULL CHECK (host_port BETWEEN 1 AND 65535),
+  endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+  network_id TEXT NOT NULL,
+  container_ip TEXT NOT NULL,
+  container_port INTEGER NOT NULL CHECK (container_port BETWEEN 1 AND 65535),
+  PRIMARY KEY (proto, host_ip, host_port)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX port_mappings_port ON port_mappings(proto, host_port);
+CREATE INDEX port_mappings_endpoint ON port_mappings(endpoint_id);
+
+CREATE TABLE intents (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  payload TEXT NOT NULL DEFAULT 'null',
+  created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX intents_subject ON intents(subject);
+
+CREATE TABLE kv (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1];
+
+/** The version a database has after `migrate` with the built-in list. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+function userVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Brings `db` up to `migrations.length` inside one IMMEDIATE transaction (so two
+ * processes opening a fresh file migrate it once). Idempotent. Throws when the file
+ * was written by a newer tsnet. Returns the number of migrations applied.
+ */
+export function migrate(db: Database.Database, migrations: readonly string[] = MIGRATIONS): number {
+  const target = migrations.length;
+  if (userVersion(db) === target) return 0;
+  const apply = db.transaction((): number => {
+    const from = userVersion(db);
+    if (from > target) {
+      throw new TsnetError('internal', `state database schema v${from} is newer than this tsnet (v${target})`);
+    }
+    for (let v = from; v < target; v++) db.exec(migrations[v] ?? '');
+    db.pragma(`user_version = ${target}`);
+    return target - from;
+  });
+  return apply.immediate();
+}

@@ -1,0 +1,221 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, ConflictError, NotFoundError, TryAgainError } from '../core/errors.js';
+import { migrate, SCHEMA_VERSION } from './schema.js';
+import { openStore, type Store } from './store.js';
+import type { PortMappingRow } from './types.js';
+
+interface Ctx { dir: string; file: string; store: Store }
+const t = suite<Ctx>('store', {} as Ctx);
+
+t.before.each((ctx) => {
+  ctx.dir = mkdtempSync(join(tmpdir(), 'tsnet-store-'));
+  ctx.file = join(ctx.dir, 'nested', 'dir', 'state.db');
+  ctx.store = openStore(ctx.file);
+});
+t.after.each((ctx) => {
+  ctx.store.close();
+  rmSync(ctx.dir, { recursive: true, force: true });
+});
+
+function rejects(fn: () => unknown, cls: Function, match?: RegExp): void {
+  try {
+    fn();
+  } catch (err) {
+    assert.instance(err, cls);
+    if (match) assert.match((err as Error).message, match);
+    return;
+  }
+  assert.unreachable('expected an error');
+}
+
+function port(p: Partial<PortMappingRow> = {}): PortMappingRow {
+  return { proto: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, endpointId: 'abc123', networkId: 'n1',
+    containerIp: '10.0.0.2', containerPort: 80, ...p };
+}
+
+function seed(store: Store): void {
+  store.networks.insert({ id: 'n1', name: 'net1', driver: 'bridge' });
+  store.endpoints.insert({ id: 'abc123', networkId: 'n1' });
+  store.endpoints.insert({ id: 'def456', networkId: 'n1' });
+}
+
+t('open: pragmas, schema version, mkdir -p', ({ store }) => {
+  assert.is(store.db.pragma('journal_mode', { simple: true }), 'wal');
+  assert.is(store.db.pragma('foreign_keys', { simple: true }), 1);
+  assert.is(store.db.pragma('synchronous', { simple: true }), 1);
+  assert.ok((store.db.pragma('busy_timeout', { simple: true }) as number) >= 1000);
+  assert.is(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+});
+
+t('migrations are idempotent on reopen and keep data', (ctx) => {
+  ctx.store.networks.insert({ id: 'n1', name: 'net1', driver: 'bridge' });
+  ctx.store.close();
+  ctx.store = openStore(ctx.file);
+  ctx.store.close();
+  ctx.store = openStore(ctx.file);
+  assert.is(ctx.store.networks.get('n1')?.name, 'net1');
+  assert.is(ctx.store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+});
+
+t('migrate applies only pending steps in order; refuses a newer file', ({ dir }) => {
+  const db = new Database(join(dir, 'm.db'));
+  try {
+    const steps = ['CREATE TABLE a (x INTEGER)', 'INSERT INTO a VALUES (1)', 'INSERT INTO a VALUES (2)'];
+    assert.is(migrate(db, steps.slice(0, 2)), 2);
+    assert.is(migrate(db, steps.slice(0, 2)), 0);
+    assert.is(migrate(db, steps), 1);
+    assert.equal(db.prepare('SELECT x FROM a ORDER BY x').pluck().all(), [1, 2]);
+    assert.throws(() => migrate(db, steps.slice(0, 1)), /newer than this tsnet/);
+    assert.throws(() => migrate(db, [...steps, 'BOGUS SQL']), /syntax error/);
+    assert.is(db.pragma('user_version', { simple: true }), 3, 'a failed migration leaves the version');
+  } finally {
+    db.close();
+  }
+});
+
+t('tx commits, rolls back on throw, nests as savepoints, rejects async functions', ({ store }) => {
+  store.tx(() => store.kv.set('a', '1'));
+  assert.is(store.kv.get('a'), '1');
+  assert.throws(() => store.tx(() => {
+    store.kv.set('b', '2');
+    store.networks.insert({ id: 'n1', name: 'net1', driver: 'bridge' });
+    throw new Error('boom');
+  }), /boom/);
+  assert.is(store.kv.get('b'), undefined);
+  assert.is(store.networks.get('n1'), undefined);
+  store.tx(() => {
+    store.kv.set('outer', '1');
+    try {
+      store.tx(() => {
+        store.kv.set('inner', '1');
+        throw new Error('inner');
+      });
+    } catch { /* the savepoint rolled back */ }
+  });
+  assert.is(store.kv.get('outer'), '1');
+  assert.is(store.kv.get('inner'), undefined);
+  assert.throws(() => store.tx(async () => store.kv.set('c', '3')), /synchronous/);
+  assert.is(store.kv.get('c'), undefined);
+});
+
+t('tx: lock held by another connection past busy_timeout -> TryAgainError', ({ file, store }) => {
+  const other = openStore(file, { busyTimeoutMs: 0 });
+  try {
+    store.tx(() => {
+      store.kv.set('x', '1');
+      rejects(() => other.tx(() => other.kv.set('y', '1')), TryAgainError, /locked by another process/);
+      rejects(() => other.kv.set('y', '1'), TryAgainError);
+    });
+    other.tx(() => other.kv.set('y', '2'));
+    assert.is(store.kv.get('y'), '2');
+  } finally {
+    other.close();
+  }
+});
+
+t('networks: insert defaults, get by id or name, update, conflicts, remove', ({ store }) => {
+  const n = store.networks.insert({ id: 'n1', name: 'net1', driver: 'bridge', options: { mtu: '1400' }, labels: { a: 'b' } });
+  assert.equal({ ...n, createdAt: '' }, { id: 'n1', name: 'net1', driver: 'bridge', options: { mtu: '1400' }, internal: false,
+    ipv6: false, labels: { a: 'b' }, state: 'ready', createdAt: '' });
+  assert.equal(store.networks.get('net1'), n);
+  assert.equal(store.networks.get('n1'), n);
+  rejects(() => store.networks.insert({ id: 'n2', name: 'net1', driver: 'bridge' }), ConflictError, /name net1 already exists/);
+  rejects(() => store.networks.insert({ id: 'n1', name: 'other', driver: 'bridge' }), ConflictError, /network n1 already exists/);
+  store.networks.insert({ id: 'n2', name: 'net2', driver: 'macvlan', internal: true, ipv6: true, state: 'creating' });
+  const u = store.networks.update('n2', { state: 'ready', labels: { x: 'y' } });
+  assert.is(u.state, 'ready');
+  assert.equal(store.networks.get('n2'), u);
+  assert.ok(u.internal && u.ipv6);
+  rejects(() => store.networks.update('n2', { name: 'net1' }), ConflictError, /name net1/);
+  rejects(() => store.networks.update('zz', { state: 'ready' }), NotFoundError);
+  assert.equal(store.networks.list().map((x) => x.id), ['n1', 'n2']);
+  assert.ok(store.networks.remove('n2'));
+  assert.not.ok(store.networks.remove('n2'));
+});
+
+t('endpoints: CRUD, lists, null clears, FK to networks', ({ store }) => {
+  rejects(() => store.endpoints.insert({ id: 'e0', networkId: 'nope' }), NotFoundError, /network nope/);
+  store.networks.insert({ id: 'n1', name: 'net1', driver: 'bridge' });
+  const e = store.endpoints.insert({ id: 'e1', networkId: 'n1', sandbox: '/run/netns/a', ifname: 'eth0', addrs: ['10.0.0.2/24'] });
+  assert.is(e.state, 'attaching');
+  assert.equal(store.endpoints.get('e1'), e);
+  store.endpoints.insert({ id: 'e2', networkId: 'n1' });
+  rejects(() => store.endpoints.insert({ id: 'e2', networkId: 'n1' }), ConflictError);
+  const u = store.endpoints.update('e1', { state: 'attached', hostIfname: 'veth1', mac: '02:42:0a:00:00:02', ifname: null });
+  assert.is(u.ifname, undefined);
+  assert.equal(store.endpoints.get('e1'), u);
+  assert.equal(store.endpoints.listByNetwork('n1').map((x) => x.id), ['e1', 'e2']);
+  assert.equal(store.endpoints.listBySandbox('/run/netns/a').map((x) => x.id), ['e1']);
+  rejects(() => store.networks.remove('n1'), ConflictError, /still has endpoints/);
+  rejects(() => store.endpoints.update('zz', { state: 'attached' }), NotFoundError);
+  assert.ok(store.endpoints.remove('e1'));
+  assert.not.ok(store.endpoints.remove('e1'));
+});
+
+t('ports: conflict message names the holder', ({ store }) => {
+  seed(store);
+  store.ports.reserve([port()]);
+  rejects(() => store.ports.reserve([port({ endpointId: 'def456', containerIp: '10.0.0.3' })]), ConflictError,
+    /^port 8080\/tcp on 0\.0\.0\.0 already published by endpoint abc123$/);
+  store.ports.reserve([port({ proto: 'udp', endpointId: 'def456' })]); // other proto: fine
+  store.ports.reserve([port({ hostIp: '::', endpointId: 'def456' })]); // other family: fine
+  store.ports.reserve([port()]); // identical row again: idempotent
+  assert.is(store.ports.list().length, 3);
+});
+
+t('ports: 0.0.0.0 clashes with a specific IPv4 address and vice versa', ({ store }) => {
+  seed(store);
+  store.ports.reserve([port({ hostIp: '127.0.0.1' })]);
+  rejects(() => store.ports.reserve([port({ endpointId: 'def456' })]), ConflictError,
+    /port 8080\/tcp on 0\.0\.0\.0 already published by endpoint abc123 on 127\.0\.0\.1/);
+  store.ports.reserve([port({ hostIp: '127.0.0.2', endpointId: 'def456' })]); // another specific IP: fine
+  store.ports.reserve([port({ hostIp: '0.0.0.0', hostPort: 9090 })]);
+  rejects(() => store.ports.reserve([port({ hostIp: '10.1.1.1', hostPort: 9090, endpointId: 'def456' })]), ConflictError,
+    /port 9090\/tcp on 10\.1\.1\.1 already published by endpoint abc123 on 0\.0\.0\.0/);
+  store.ports.reserve([port({ hostIp: '::', hostPort: 8081 })]);
+  rejects(() => store.ports.reserve([port({ hostIp: '::1', hostPort: 8081, endpointId: 'def456' })]), ConflictError, /abc123/);
+});
+
+t('ports: reserve is all-or-nothing; release, filters, validation, cascade', ({ store }) => {
+  seed(store);
+  store.ports.reserve([port({ hostPort: 7000 })]);
+  rejects(() => store.ports.reserve([port({ endpointId: 'def456', hostPort: 7001 }), port({ endpointId: 'def456', hostPort: 7000 })]),
+    ConflictError, /7000\/tcp/);
+  assert.equal(store.ports.list({ endpointId: 'def456' }), [], 'the first row of the failed batch was rolled back');
+  rejects(() => store.ports.reserve([port({ hostPort: 0 })]), ConfigError);
+  rejects(() => store.ports.reserve([port({ hostIp: 'x' })]), ConfigError);
+  rejects(() => store.ports.reserve([port({ endpointId: 'ghost', hostPort: 7100 })]), NotFoundError);
+  store.ports.reserve([port({ endpointId: 'def456', hostPort: 7001 }), port({ endpointId: 'def456', hostPort: 7002, proto: 'udp' })]);
+  assert.equal(store.ports.list({ endpointId: 'def456', proto: 'udp' }).map((p) => p.hostPort), [7002]);
+  assert.equal(store.ports.list({ hostPort: 7000 }).map((p) => p.endpointId), ['abc123']);
+  const released = store.ports.releaseEndpoint('def456');
+  assert.equal(released.map((p) => p.hostPort).sort(), [7001, 7002]);
+  assert.ok(store.ports.release('tcp', '0.0.0.0', 7000));
+  store.ports.reserve([port({ hostPort: 7003 })]);
+  store.endpoints.remove('abc123');
+  assert.equal(store.ports.list(), [], 'endpoint removal cascades');
+});
+
+t('intents journal and kv', ({ store }) => {
+  const a = store.intents.begin('attach', 'ep1', { step: 'veth', names: ['a', 'b'] });
+  const b = store.intents.begin('detach', 'ep2');
+  assert.ok(b > a);
+  assert.equal(store.intents.pending().map((i) => i.id), [a, b]);
+  assert.equal(store.intents.pending('ep1')[0]?.payload, { step: 'veth', names: ['a', 'b'] });
+  assert.is(store.intents.get(b)?.payload, null);
+  assert.ok(store.intents.done(a));
+  assert.not.ok(store.intents.done(a));
+  assert.equal(store.intents.pending().map((i) => i.kind), ['detach']);
+  store.kv.set('k', 'v1');
+  store.kv.set('k', 'v2');
+  assert.is(store.kv.get('k'), 'v2');
+  assert.ok(store.kv.delete('k'));
+  assert.is(store.kv.get('k'), undefined);
+});
+
+t.run();

@@ -1,0 +1,158 @@
+// Bridge networks end to end, in the throwaway host netns: reachability, isolation,
+// port publishing (127.0.0.1, host address, another host, hairpin, udp), internal networks.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConflictError } from '../core/index.js';
+import type { Started } from '../core/exec/index.js';
+import type { EndpointInfo, NetworkManager } from '../drivers/index.js';
+import { addrsOf, ask, canPing, cleanup, dropSandbox, inNs, ipJson, iptablesSave, linkNames, newManager, newSandbox, serve } from './helpers.js';
+
+const t = suite('bridge driver');
+let mgr: NetworkManager;
+let dbFile: string;
+const sandboxes: Record<string, string> = {};
+const servers: Started[] = [];
+const HOST_IP = '203.0.113.1';
+const OUTSIDE_IP = '203.0.113.2';
+
+t.before(async () => {
+  ({ mgr, dbFile } = newManager());
+  for (const n of ['a', 'b', 'c', 'd', 'outside']) sandboxes[n] = await newSandbox(`br-${n}`);
+  // "outside": another host, linked to our host netns by a veth (uplink0 <-> eth0).
+  await inNs(undefined, ['ip', 'link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', sandboxes['outside']!]);
+  await inNs(undefined, ['ip', 'addr', 'add', `${HOST_IP}/24`, 'dev', 'uplink0']);
+  await inNs(undefined, ['ip', 'link', 'set', 'uplink0', 'up']);
+  await inNs(sandboxes['outside'], ['ip', 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'eth0']);
+  await inNs(sandboxes['outside'], ['ip', 'link', 'set', 'eth0', 'up']);
+});
+
+t.after(async () => {
+  for (const s of servers) await s.stop();
+  await cleanup(mgr, dbFile);
+  await inNs(undefined, ['ip', 'link', 'del', 'uplink0'], [1]);
+  for (const p of Object.values(sandboxes)) dropSandbox(p);
+});
+
+const sb = (n: string) => sandboxes[n]!;
+const attach = (network: string, s: string, ifname = 'eth0', extra = {}) =>
+  mgr.attach({ network, sandbox: s, placement: { kind: 'netns', netnsPath: sb(s), ifname }, ...extra });
+const ip4 = (ep: EndpointInfo) => ep.addresses.find((a) => a.family === 4)!.ip;
+
+t('two sandboxes on one network reach each other and the gateway; other networks are isolated', async () => {
+  const n1 = await mgr.createNetwork({ name: 'n1', subnets: [{ subnet: '10.213.50.0/24' }] });
+  await mgr.createNetwork({ name: 'n2', subnets: [{ subnet: '10.213.51.0/24', gateway: '10.213.51.254' }] });
+  const gw1 = n1.subnets[0]!.gateway!;
+  assert.is(gw1, '10.213.50.1');
+  const bridge = `tsbr-${n1.id.slice(0, 10)}`;
+  assert.ok((await linkNames()).includes(bridge), 'bridge exists');
+  assert.equal(await addrsOf(undefined, bridge), ['10.213.50.1/24']);
+
+  const a = await attach('n1', 'a');
+  const b = await attach('n1', 'b');
+  const c = await attach('n2', 'c');
+  // Kernel state inside the sandbox: the address, the MAC derived from it, the default route.
+  assert.equal(await addrsOf(sb('a'), 'eth0'), [a.addresses[0]!.cidr]);
+  const [link] = await ipJson<{ address: string; master?: string }[]>(sb('a'), ['link', 'show', 'eth0']);
+  assert.is(link?.address, a.mac);
+  assert.ok(a.mac.startsWith('02:42:'), a.mac);
+  const routes = await ipJson<{ dst: string; gateway?: string }[]>(sb('a'), ['route', 'show', 'default']);
+  assert.equal(routes.map((r) => r.gateway), [gw1]);
+  const [hostEnd] = await ipJson<{ master?: string }[]>(undefined, ['link', 'show', a.hostIfname!]);
+  assert.is(hostEnd?.master, bridge);
+
+  assert.ok(await canPing(sb('a'), ip4(b)), 'a -> b');
+  assert.ok(await canPing(sb('b'), ip4(a)), 'b -> a');
+  assert.ok(await canPing(sb('a'), gw1), 'a -> gateway');
+  assert.ok(await canPing(sb('b'), gw1), 'b -> gateway');
+  assert.ok(await canPing(sb('c'), '10.213.51.254'), 'c -> its gateway');
+  assert.not.ok(await canPing(sb('c'), ip4(a)), 'c -> a is isolated');
+  assert.not.ok(await canPing(sb('a'), ip4(c)), 'a -> c is isolated');
+
+  const c2 = await attach('n1', 'c', 'eth1');
+  assert.ok(await canPing(sb('c'), ip4(a)), 'c on both networks reaches a');
+  for (const ep of [a, b, c, c2]) await mgr.detach(ep.id);
+  assert.not.ok((await linkNames(sb('a'))).includes('eth0'), 'detach removed eth0');
+  assert.not.ok((await linkNames()).includes(a.hostIfname!), 'detach removed the host end');
+  await mgr.detach(a.id); // idempotent
+  await mgr.removeNetwork('n1');
+  await mgr.removeNetwork('n2');
+  assert.not.ok((await linkNames()).includes(bridge), 'network rm deleted the bridge');
+  assert.not.match(await iptablesSave(), /10\.213\.5[01]\./);
+});
+
+t('published ports answer from 127.0.0.1, the host address, another host, and hairpin; udp too', async () => {
+  await mgr.createNetwork({ name: 'web', subnets: [{ subnet: '10.213.52.0/24' }] });
+  servers.push(await serve(sb('a'), 'tcp', 80, 'web-a'));
+  servers.push(await serve(sb('a'), 'udp', 53, 'dns-a'));
+  servers.push(await serve(sb('outside'), 'tcp', 9999, 'outside'));
+  const a = await attach('web', 'a', 'eth0', {
+    ports: [{ proto: 'tcp', containerPort: 80, hostPort: 18080 }, { proto: 'udp', containerPort: 53, hostPort: 18053 }],
+  });
+  const b = await attach('web', 'b');
+  assert.is(a.ports.length, 2);
+  assert.match(await iptablesSave(), new RegExp(`--dport 18080 .*DNAT --to-destination ${ip4(a).replace(/\./g, '\\.')}:80`));
+
+  assert.is(await ask(undefined, 'tcp', '127.0.0.1', 18080), 'web-a', 'from 127.0.0.1');
+  assert.is(await ask(undefined, 'tcp', HOST_IP, 18080), 'web-a', 'from the host address');
+  assert.is(await ask(sb('outside'), 'tcp', HOST_IP, 18080), 'web-a', 'from another host');
+  assert.is(await ask(sb('b'), 'tcp', HOST_IP, 18080), 'web-a', 'hairpin from a sandbox on the same network');
+  assert.is(await ask(undefined, 'udp', '127.0.0.1', 18053), 'dns-a', 'udp from 127.0.0.1');
+  assert.is(await ask(sb('outside'), 'udp', HOST_IP, 18053), 'dns-a', 'udp from another host');
+  assert.is(await ask(sb('a'), 'tcp', OUTSIDE_IP, 9999), 'outside', 'egress through masquerade');
+
+  // The same host port again: a clear conflict, and nothing left of the failed attach.
+  const before = (await linkNames()).length;
+  try {
+    await attach('web', 'c', 'eth0', { ports: [{ proto: 'tcp', containerPort: 80, hostPort: 18080 }] });
+    assert.unreachable('port conflict accepted');
+  } catch (err) {
+    assert.instance(err, ConflictError);
+    assert.match((err as Error).message, /18080/);
+  }
+  assert.is((await linkNames()).length, before);
+  assert.not.ok((await linkNames(sb('c'))).includes('eth0'));
+  assert.is(mgr.listEndpoints('web').length, 2);
+
+  // No host port: an ephemeral one, which answers too.
+  const c = await attach('web', 'c', 'eth0', { ports: [{ proto: 'tcp', containerPort: 80 }] });
+  servers.push(await serve(sb('c'), 'tcp', 80, 'web-c'));
+  const hp = c.ports[0]!.hostPort;
+  assert.ok(hp >= 49153 && hp <= 60999, String(hp));
+  assert.is(await ask(undefined, 'tcp', '127.0.0.1', hp), 'web-c');
+
+  for (const ep of [a, b, c]) await mgr.detach(ep.id);
+  assert.is(await ask(undefined, 'tcp', '127.0.0.1', 18080), undefined, 'unpublished after detach');
+  assert.not.match(await iptablesSave(), /18080|18053/);
+  await mgr.removeNetwork('web');
+});
+
+t('an internal network has no egress and no masquerade', async () => {
+  await mgr.createNetwork({ name: 'open', subnets: [{ subnet: '10.213.53.0/24' }] });
+  await mgr.createNetwork({ name: 'closed', internal: true, subnets: [{ subnet: '10.213.54.0/24' }] });
+  const a = await attach('open', 'a');
+  const d = await attach('closed', 'd');
+  const d2 = await attach('closed', 'b');
+  assert.is(await ask(sb('a'), 'tcp', OUTSIDE_IP, 9999), 'outside', 'normal network has egress');
+  assert.is(await ask(sb('d'), 'tcp', OUTSIDE_IP, 9999), undefined, 'internal network has no egress');
+  assert.not.ok(await canPing(sb('d'), OUTSIDE_IP));
+  assert.ok(await canPing(sb('d'), ip4(d2)), 'members of an internal network reach each other');
+  const rules = await iptablesSave();
+  assert.match(rules, /-s 10\.213\.53\.0\/24 .*MASQUERADE/);
+  assert.not.match(rules, /-s 10\.213\.54\.0\/24 .*MASQUERADE/);
+  for (const ep of [a, d, d2]) await mgr.detach(ep.id);
+  await mgr.removeNetwork('open');
+  await mgr.removeNetwork('closed');
+});
+
+t('ICC off: sandboxes on the same network cannot talk, but reach the gateway', async () => {
+  await mgr.createNetwork({ name: 'noicc', subnets: [{ subnet: '10.213.55.0/24' }], options: { 'com.docker.network.bridge.enable_icc': 'false' } });
+  const a = await attach('noicc', 'a');
+  const b = await attach('noicc', 'b');
+  assert.ok(await canPing(sb('a'), '10.213.55.1'));
+  assert.not.ok(await canPing(sb('a'), ip4(b)), 'icc off: a cannot reach b');
+  assert.not.ok(await canPing(sb('b'), ip4(a)), 'icc off: b cannot reach a');
+  for (const ep of [a, b]) await mgr.detach(ep.id);
+  await mgr.removeNetwork('noicc');
+});
+
+t.run();

@@ -1,0 +1,90 @@
+/**
+ * Helpers for kernel tests. They run inside the throwaway host namespace made by
+ * scripts/in-sandbox.mjs; sandboxes are netns bind-mounted under TSNET_RUN/netns-test.
+ * Whatever a helper creates, the test removes (cleanup() below undoes a manager's world).
+ */
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { packageRoot, paths } from '../core/index.js';
+import { run, start, type Started } from '../core/exec/index.js';
+import { createNetns, deleteNetns } from '../core/netns/index.js';
+import { NetworkManager } from '../drivers/index.js';
+
+const NETNS_DIR = join(paths().run, 'netns-test');
+const NET_TOOL = join(packageRoot(), 'scripts', 'net-tool.mjs');
+
+/** A new netns with lo up; remove it with dropSandbox. */
+export async function newSandbox(name: string): Promise<string> {
+  const path = join(NETNS_DIR, name);
+  createNetns(path);
+  await inNs(path, ['ip', 'link', 'set', 'lo', 'up']);
+  return path;
+}
+
+export function dropSandbox(path: string): void {
+  deleteNetns(path);
+}
+
+/** Runs argv inside the netns at `path` (or in the test's host netns when undefined). */
+export function inNs(path: string | undefined, argv: string[], okCodes: number[] = []) {
+  return run(path ? ['nsenter', `--net=${path}`, ...argv] : argv, { timeoutMs: 10_000, okCodes });
+}
+
+export async function canPing(path: string | undefined, ip: string): Promise<boolean> {
+  const r = await inNs(path, ['ping', '-n', '-q', '-c', '1', '-W', '1', ip], [1, 2]);
+  return r.exitCode === 0;
+}
+
+/** `ip -j ...` parsed, inside `path` or in the host netns. */
+export async function ipJson<T = Record<string, unknown>[]>(path: string | undefined, args: string[]): Promise<T> {
+  const r = await inNs(path, ['ip', '-j', ...args]);
+  return JSON.parse(r.stdout || '[]') as T;
+}
+
+export async function linkNames(path?: string): Promise<string[]> {
+  const links = await ipJson<{ ifname: string }[]>(path, ['link', 'show']);
+  return links.map((l) => l.ifname);
+}
+
+export async function addrsOf(path: string | undefined, dev?: string): Promise<string[]> {
+  const links = await ipJson<{ ifname: string; addr_info: { local: string; prefixlen: number; scope: string }[] }[]>(path, ['addr', 'show', ...(dev ? ['dev', dev] : [])]);
+  return links.flatMap((l) => l.addr_info.filter((a) => a.scope !== 'host' && a.scope !== 'link').map((a) => `${a.local}/${a.prefixlen}`));
+}
+
+export async function iptablesSave(): Promise<string> {
+  // Without the "# Generated ... on <time>" comments, so two dumps compare equal.
+  return (await run(['iptables-save'])).stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+}
+
+/** Starts the net tool's server in a netns and waits until it listens. */
+export async function serve(path: string, proto: 'tcp' | 'udp', port: number, text: string): Promise<Started> {
+  const p = start(['nsenter', `--net=${path}`, process.execPath, NET_TOOL, `serve-${proto}`, String(port), text]);
+  for (let i = 0; i < 100 && !p.output().stdout.includes('ready'); i++) await new Promise((r) => setTimeout(r, 20));
+  if (!p.output().stdout.includes('ready')) {
+    await p.stop();
+    throw new Error(`server did not start: ${p.output().stderr}`);
+  }
+  return p;
+}
+
+/** Asks a server (tcp or udp) from netns `path` (undefined: the host); undefined when no answer. */
+export async function ask(path: string | undefined, proto: 'tcp' | 'udp', host: string, port: number): Promise<string | undefined> {
+  const r = await inNs(path, [process.execPath, NET_TOOL, proto, host, String(port)], [1]);
+  return r.exitCode === 0 ? r.stdout : undefined;
+}
+
+/** A manager over its own fresh database file. */
+export function newManager(): { mgr: NetworkManager; dbFile: string } {
+  const dbFile = join(paths().root, `test-${randomBytes(4).toString('hex')}.db`);
+  return { mgr: NetworkManager.open(dbFile), dbFile };
+}
+
+/** Detaches every endpoint and removes every network the manager knows; deletes its database. */
+export async function cleanup(mgr: NetworkManager, dbFile: string): Promise<void> {
+  for (const ep of mgr.listEndpoints()) await mgr.detach(ep.id);
+  for (const n of mgr.listNetworks()) await mgr.removeNetwork(n.id);
+  await mgr.firewall.teardown();
+  mgr.close();
+  for (const suffix of ['', '-wal', '-shm']) rmSync(dbFile + suffix, { force: true });
+}
