@@ -75,28 +75,39 @@ export const bridgeDriver: Driver<BridgeOptions> = {
   },
 
   async removeNetwork(net) {
+    bridgeIndexes.delete(bridgeName(net));
     await nl.deleteLink(nl.hostNetlink(), bridgeName(net));
   },
 
   async attach(net, ep, placement, undo) {
     const h = nl.hostNetlink();
     const mtu = ep.mtu ?? net.options.mtu;
+    const master = await bridgeIndex(bridgeName(net));
+    // The host end is made down, loses IPv6 (a bridge port needs no addresses, and link-local
+    // DAD/MLD/RS work on hundreds of ports contends for the kernel's rtnl lock), then one
+    // request sets hairpin and brings it up.
+    const hostEnd = () => {
+      sysctlSet(`net/ipv6/conf/${ep.hostIfname}/disable_ipv6`, '1');
+      return nl.setBridgePortHairpin(h, ep.hostIfname, net.options.hairpin, { up: true });
+    };
+    // One request: host end enslaved, peer created in the sandbox under its final name
+    // (the peer cannot be brought up in the same request: veth_open needs the pair linked first).
     const veth = (peerNetnsFd?: number) => nl.createLink(h, {
-      name: ep.hostIfname, kind: 'veth', master: bridgeName(net), up: true, ...(mtu ? { mtu } : {}),
+      name: ep.hostIfname, kind: 'veth', master, ...(mtu ? { mtu } : {}),
       veth: { peerName: placement.ifname, peerMac: ep.mac, ...(mtu ? { peerMtu: mtu } : {}), ...(peerNetnsFd === undefined ? {} : { peerNetnsFd }) },
     });
     // Deleting the host end deletes the peer too, wherever it is: the one undo needed.
     const deleteVeth = () => nl.deleteLink(h, ep.hostIfname);
     if (placement.kind === 'host-end') {
-      await undo.step('create veth', () => veth(), deleteVeth);
-      if (net.options.hairpin) await undo.step('set hairpin', () => nl.setBridgePortHairpin(h, ep.hostIfname, true));
+      await undo.step('create veth', () => veth().catch((err: unknown) => { bridgeIndexes.clear(); throw err; }), deleteVeth);
+      await undo.step('set up host end', hostEnd);
       return { hostIfname: ep.hostIfname, ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
     }
     const fd = openNetns(placement.netnsPath);
     try {
       await undo.step('create veth', () => explainExists(veth(fd), ep.hostIfname, placement), deleteVeth);
-      if (net.options.hairpin) await undo.step('set hairpin', () => nl.setBridgePortHairpin(h, ep.hostIfname, true));
-      await configureInterface(fd, placement.ifname, ep.addresses, undo);
+      await undo.step('set up host end', hostEnd);
+      await configureInterface(fd, placement.ifname, ep.addresses, undo, true);
     } finally {
       closeNetns(fd);
     }
@@ -117,11 +128,27 @@ export const bridgeDriver: Driver<BridgeOptions> = {
   },
 };
 
+/**
+ * ifindex of a bridge in the host netns, cached: ifindexes are not reused while a netns
+ * lives, so a stale entry (bridge deleted by someone else) fails with ENODEV rather than
+ * enslaving to another device; the cache is dropped on any create failure.
+ */
+const bridgeIndexes = new Map<string, number>();
+async function bridgeIndex(name: string): Promise<number> {
+  const cached = bridgeIndexes.get(name);
+  if (cached !== undefined) return cached;
+  const link = await nl.getLink(nl.hostNetlink(), name);
+  if (!link || link.kind !== 'bridge') throw new ConflictError(`bridge ${name} is missing`);
+  bridgeIndexes.set(name, link.index);
+  return link.index;
+}
+
 /** EEXIST from a veth create names neither end: say which one is taken. */
 async function explainExists(p: Promise<void>, hostIfname: string, placement: Placement & { kind: 'netns' }): Promise<void> {
   try {
     await p;
   } catch (err) {
+    bridgeIndexes.clear();
     if (!(err instanceof KernelError && err.errno === 17)) throw err;
     if (await nl.getLink(nl.hostNetlink(), hostIfname)) throw new ConflictError(`host interface ${hostIfname} already exists`);
     throw new ConflictError(`interface ${placement.ifname} already exists in ${placement.netnsPath}`, 'ifname');

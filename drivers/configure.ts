@@ -6,27 +6,40 @@
  */
 import * as nl from '../core/netlink/index.js';
 import { openNetns, closeNetns, netlinkIn } from '../core/netns/index.js';
-import { ConflictError } from '../core/index.js';
+import { ConflictError, KernelError } from '../core/index.js';
 import type { EndpointAddress, EndpointPlan } from './types.js';
 import type { UndoStack } from './undo.js';
 
-/** In netns `fd`: addresses on `ifname`, link up, a default route per family with a gateway. */
-export async function configureInterface(fd: number, ifname: string, addrs: EndpointAddress[], undo: UndoStack): Promise<void> {
+/**
+ * In netns `fd`: `ifname` up (unless the driver created it up), its addresses, and a default route per
+ * family with a gateway unless the sandbox already has one (a sandbox on several networks keeps
+ * the first network's, as Docker does). Routes and addresses go away with the interface, so the
+ * caller's undo (deleting the interface) covers them.
+ */
+export async function configureInterface(fd: number, ifname: string, addrs: EndpointAddress[], undo: UndoStack, bringUp: boolean): Promise<void> {
   const h = netlinkIn(fd);
   try {
-    for (const a of addrs) await undo.step(`add address ${a.family === 4 ? 'v4' : 'v6'}`, () => nl.addAddr(h, ifname, a.cidr, { noDad: true }));
-    await undo.step('set link up', () => nl.setLinkUp(h, ifname, true));
+    const link = await nl.getLink(h, ifname);
+    if (!link) throw new ConflictError(`interface ${ifname} vanished from the sandbox`);
+    if (bringUp) await undo.step('set link up', () => nl.setLinkUp(h, ifname, true));
+    for (const a of addrs) await undo.step(`add address ${fam(a)}`, () => nl.addAddr(h, link.index, a.cidr, { noDad: true }));
     for (const a of addrs) {
       const gateway = a.gateway;
-      if (!gateway) continue;
-      // A sandbox on several networks keeps the default route of the first one (as Docker);
-      // the route goes away with its interface, so it needs no undo of its own.
-      const routes = await nl.listRoutes(h, a.family);
-      if (routes.some((r) => r.dst === 'default')) continue;
-      await undo.step(`add default route ${a.family === 4 ? 'v4' : 'v6'}`, () => nl.addRoute(h, { dst: 'default', family: a.family, gateway, dev: ifname }));
+      if (gateway) await undo.step(`add default route ${fam(a)}`, () => addDefaultRoute(h, a.family, gateway, link.index));
     }
   } finally {
     h.close();
+  }
+}
+
+const fam = (a: EndpointAddress) => (a.family === 4 ? 'v4' : 'v6');
+
+/** Adds a default route unless one exists (EEXIST with NLM_F_EXCL: no dump needed). */
+async function addDefaultRoute(h: nl.NlHandle, family: 4 | 6, gateway: string, dev: number): Promise<void> {
+  try {
+    await nl.addRoute(h, { dst: 'default', family, gateway, dev });
+  } catch (err) {
+    if (!(err instanceof KernelError && err.errno === 17)) throw err;
   }
 }
 

@@ -56,7 +56,7 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     const h = nl.hostNetlink();
     const { parent, mode } = net.options;
     const mtu = ep.mtu ?? net.options.mtu;
-    const spec = { name: placement.ifname, kind: 'macvlan' as const, mac: ep.mac, macvlan: { parent, mode }, ...(mtu ? { mtu } : {}) };
+    const spec = { name: placement.ifname, kind: 'macvlan' as const, mac: ep.mac, up: true, macvlan: { parent, mode }, ...(mtu ? { mtu } : {}) };
     if (placement.kind === 'host-end') {
       await undo.step('create macvlan', () => nl.createLink(h, spec), () => nl.deleteLink(h, placement.ifname));
       return { ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
@@ -64,7 +64,7 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     const fd = openNetns(placement.netnsPath);
     try {
       await undo.step('create macvlan', () => createIn(fd, spec, placement.netnsPath), () => deleteIn(fd, placement.ifname));
-      await configureInterface(fd, placement.ifname, ep.addresses, undo);
+      await configureInterface(fd, placement.ifname, ep.addresses, undo, false);
     } finally {
       closeNetns(fd);
     }

@@ -29,9 +29,9 @@ export function addrMessage(ifindex: number, cidr: string, opts: { noDad?: boole
  * Adds cidr ('10.0.0.2/24', 'fd00::2/64') to ifname in h's netns (v4 gets its broadcast
  * address; noDad skips IPv6 duplicate address detection). EEXIST (17) when already there.
  */
-export async function addAddr(h: NlHandle, ifname: string, cidr: string, opts: { noDad?: boolean } = {}): Promise<void> {
+export async function addAddr(h: NlHandle, ifname: string | number, cidr: string, opts: { noDad?: boolean } = {}): Promise<void> {
   const op = `add address ${cidr} to ${ifname}`;
-  const index = await linkIndex(h, ifname, op);
+  const index = typeof ifname === 'number' ? ifname : await linkIndex(h, ifname, op);
   await request(h, op, rt.MessageType.NEWADDR, addrMessage(index, cidr, opts), FlagsNew.CREATE | FlagsNew.EXCL);
 }
 

@@ -118,9 +118,10 @@ export function networkOf(addr: Buffer, prefixLen: number): Buffer {
 function u32be(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; }
 
 /** The peer of a veth: a struct ifinfomsg followed by link attributes (VETH_INFO_PEER). */
-export function vethPeer(peer: { name: string; netnsFd?: number; mac?: string; mtu?: number }): Buffer {
+export function vethPeer(peer: { name: string; netnsFd?: number; mac?: string; mtu?: number; up?: boolean }): Buffer {
   const s = new AttrStream();
-  s.emit(rt.formatLink({}));
+  // The kernel applies the peer's ifinfomsg flags after creating it: up in the same request.
+  s.emit(rt.formatLink(peer.up ? { flags: { up: true }, change: { up: true } } : {}));
   const attrs: ifla.LinkAttrs = { ifname: peer.name };
   if (peer.netnsFd !== undefined) attrs.netNsFd = peer.netnsFd;
   if (peer.mac !== undefined) attrs.address = parseMac(peer.mac, 'veth.peerMac');
@@ -155,6 +156,20 @@ export function linkInfo(kind: string, data: Buffer[] = []): Buffer {
   const parts = [nlattr(IFLA_INFO_KIND, cstr(kind))];
   if (data.length) parts.push(nlattr(IFLA_INFO_DATA, data, true));
   return Buffer.concat(parts);
+}
+
+const IFLA_INFO_SLAVE_KIND = 4;
+const IFLA_INFO_SLAVE_DATA = 5;
+
+/**
+ * Payload of IFLA_LINKINFO setting hairpin on a bridge port through RTM_NEWLINK by name
+ * (`ip link set X type bridge_slave hairpin on`): no ifindex lookup needed.
+ */
+export function bridgeSlaveHairpin(on: boolean): Buffer {
+  return Buffer.concat([
+    nlattr(IFLA_INFO_SLAVE_KIND, cstr('bridge')),
+    nlattr(IFLA_INFO_SLAVE_DATA, nlattr(IFLA_BRPORT_MODE, u8(on ? 1 : 0)), true),
+  ]);
 }
 
 /** IFLA_PROTINFO (nested, as br_setlink requires) carrying IFLA_BRPORT_MODE = hairpin. */

@@ -7,7 +7,7 @@
 import { AttrStream, FlagsGet, FlagsNew, rt, ifla } from 'netlink';
 import { ConfigError, KernelError } from '../errors.js';
 import {
-  AF_BRIDGE, appendRaw, bridgePortHairpin, formatMac, ipvlanData, linkInfo, linkKindOf, macvlanData,
+  appendRaw, bridgeSlaveHairpin, formatMac, ipvlanData, linkInfo, linkKindOf, macvlanData,
   parseMac, u32, vethPeer, vlanData, vxlanData, type IpvlanMode, type MacvlanMode,
 } from './encode.js';
 import { request, requestOr, type NlHandle } from './socket.js';
@@ -32,12 +32,12 @@ export interface CreateLinkSpec {
   mtu?: number;
   mac?: string;
   up?: boolean;
-  /** A bridge in the handle's netns (not allowed together with netnsFd). */
-  master?: string;
+  /** A bridge in the handle's netns, by name or ifindex (not allowed together with netnsFd). */
+  master?: string | number;
   /** Create the link directly in that netns. */
   netnsFd?: number;
   /** The peer is created in peerNetnsFd (default: h's netns), with peerMtu defaulting to mtu. */
-  veth?: { peerName: string; peerNetnsFd?: number; peerMac?: string; peerMtu?: number };
+  veth?: { peerName: string; peerNetnsFd?: number; peerMac?: string; peerMtu?: number; peerUp?: boolean };
   macvlan?: { parent: string; mode: MacvlanMode };
   /** Default port 4789 (IANA), not the kernel's legacy 8472. `dev` is looked up in the handle's netns. */
   vxlan?: { vni: number; port?: number; local?: string; dev?: string; learning?: boolean };
@@ -98,7 +98,7 @@ async function kindData(h: NlHandle, spec: CreateLinkSpec, op: string): Promise<
   switch (spec.kind) {
     case 'veth': {
       const v = need(spec.veth, 'veth');
-      const peer = { name: v.peerName, netnsFd: v.peerNetnsFd, mac: v.peerMac, mtu: v.peerMtu ?? spec.mtu };
+      const peer = { name: v.peerName, netnsFd: v.peerNetnsFd, mac: v.peerMac, mtu: v.peerMtu ?? spec.mtu, up: v.peerUp };
       return [linkInfo('veth', [vethPeer(peer)]), undefined];
     }
     case 'macvlan': {
@@ -141,7 +141,7 @@ export async function createLink(h: NlHandle, spec: CreateLinkSpec): Promise<voi
   const attrs: ifla.LinkAttrs = { ifname: spec.name, linkinfo: info };
   if (spec.mtu !== undefined) attrs.mtu = spec.mtu;
   if (spec.mac !== undefined) attrs.address = parseMac(spec.mac);
-  if (spec.master !== undefined) attrs.master = await linkIndex(h, spec.master, op);
+  if (spec.master !== undefined) attrs.master = typeof spec.master === 'number' ? spec.master : await linkIndex(h, spec.master, op);
   if (spec.netnsFd !== undefined) attrs.netNsFd = spec.netnsFd;
   if (parent !== undefined) attrs.link = u32(parent);
   const data: rt.Link = spec.up ? { flags: { up: true }, change: { up: true } } : {};
@@ -213,9 +213,10 @@ export async function moveLinkToNetns(h: NlHandle, name: string, nsFd: number): 
   await setLink(h, `move link ${name} to netns fd ${nsFd}`, name, {}, { netNsFd: nsFd });
 }
 
-/** Turns hairpin mode on a bridge port in h's netns on or off (IFLA_PROTINFO/IFLA_BRPORT_MODE). */
-export async function setBridgePortHairpin(h: NlHandle, name: string, on: boolean): Promise<void> {
-  const op = `set bridge port ${name} hairpin ${on ? 'on' : 'off'}`;
-  const index = await linkIndex(h, name, op);
-  await request(h, op, SETLINK, linkMessage({ family: AF_BRIDGE, index }, {}, [bridgePortHairpin(on)]));
+/** Turns hairpin mode on a bridge port in h's netns on or off (IFLA_BRPORT_MODE), optionally bringing it up. */
+export async function setBridgePortHairpin(h: NlHandle, name: string, on: boolean, opts: { up?: boolean } = {}): Promise<void> {
+  // RTM_NEWLINK on an existing link by name with bridge slave data: one request, no lookup;
+  // the same request can bring the port up (do_setlink applies flags and slave data).
+  const data: rt.Link = opts.up ? { flags: { up: true }, change: { up: true } } : {};
+  await request(h, `set bridge port ${name} hairpin ${on ? 'on' : 'off'}${opts.up ? ' up' : ''}`, NEWLINK, linkMessage(data, { ifname: name, linkinfo: bridgeSlaveHairpin(on) }));
 }

@@ -13,7 +13,8 @@ export interface RouteSpec {
   dst: string;
   family?: 4 | 6;
   gateway?: string;
-  dev?: string;
+  /** Output device by name, or by ifindex (saves a lookup when the caller knows it). */
+  dev?: string | number;
   table?: number;
   scope?: 'universe' | 'link' | 'host';
   metric?: number;
@@ -74,7 +75,7 @@ const describe = (r: RouteSpec): string =>
 /** Adds a route in h's netns. EEXIST (17) when an identical route exists. */
 export async function addRoute(h: NlHandle, r: RouteSpec): Promise<void> {
   const op = `add route ${describe(r)}`;
-  const oif = r.dev === undefined ? undefined : await linkIndex(h, r.dev, op);
+  const oif = r.dev === undefined ? undefined : typeof r.dev === 'number' ? r.dev : await linkIndex(h, r.dev, op);
   await request(h, op, rt.MessageType.NEWROUTE, routeMessage(r, oif, false), FlagsNew.CREATE | FlagsNew.EXCL);
 }
 
@@ -83,7 +84,7 @@ export async function delRoute(h: NlHandle, r: RouteSpec): Promise<boolean> {
   const op = `delete route ${describe(r)}`;
   let oif: number | undefined;
   try {
-    oif = r.dev === undefined ? undefined : await linkIndex(h, r.dev, op);
+    oif = r.dev === undefined ? undefined : typeof r.dev === 'number' ? r.dev : await linkIndex(h, r.dev, op);
   } catch (err) {
     if ((err as { errno?: number }).errno === ENODEV) return false;
     throw err;
