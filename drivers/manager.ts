@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, ConflictError, NotFoundError, paths, withContext, log } from '../core/index.js';
 import * as nl from '../core/netlink/index.js';
+import { isNetns } from '../core/netns/index.js';
 import { Firewall, networkRules, portRules, type RuleSet } from '../core/firewall/index.js';
 import { openStore, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
 import { Ipam, macFromIp } from '../ipam/index.js';
@@ -75,6 +76,13 @@ interface EndpointOptions {
   addresses: EndpointAddress[];
   mtu: number | null;
   hostIfname: string;
+}
+
+export interface ReconcileReport {
+  networksRestored: string[];
+  networksRemoved: string[];
+  endpointsReleased: string[];
+  orphanLinks: string[];
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -213,6 +221,67 @@ export class NetworkManager {
       id: row.id, name: row.name, driver: row.driver, internal: row.internal, ipv6: row.ipv6,
       options: opts.parsed, rawOptions: opts.raw, subnets, labels: row.labels, createdAt: row.createdAt,
     };
+  }
+
+  /**
+   * After a restart: finishes or undoes half-done work and makes the kernel match the store.
+   * Networks left 'creating'/'removing' are removed; ready ones get their bridge, addresses
+   * and rules back (idempotent); endpoints left 'attaching'/'detaching', or whose sandbox netns
+   * vanished, are detached (addresses, ports and rules released); published ports get their
+   * DNAT rules back; veths on our bridges that no endpoint owns are deleted. Host netns.
+   */
+  async reconcile(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { networksRestored: [], networksRemoved: [], endpointsReleased: [], orphanLinks: [] };
+    for (const net of this.listNetworks()) {
+      const state = this.store.networks.get(net.id)?.state;
+      await this.reconcileStep(`network ${net.name}`, async () => {
+        if (state !== 'ready') {
+          if (this.store.endpoints.listByNetwork(net.id).length > 0) return;
+          await this.undoNetwork(net, getDriver(net.driver));
+          report.networksRemoved.push(net.name);
+          return;
+        }
+        await getDriver(net.driver).ensureNetwork(net);
+        const rules = this.networkRuleSets(net);
+        if (rules.length > 0) await this.firewall.ensureBase();
+        await this.firewall.apply({ add: rules });
+        report.networksRestored.push(net.name);
+      });
+    }
+    for (const row of this.store.endpoints.list()) {
+      await this.reconcileStep(`endpoint ${row.id.slice(0, 12)}`, async () => {
+        const ep = this.endpointInfo(row.id);
+        const gone = ep.placement.kind === 'netns' && !isNetns(ep.placement.netnsPath);
+        if (row.state !== 'attached' || gone) {
+          await this.detach(row.id);
+          report.endpointsReleased.push(row.id);
+        } else if (ep.ports.length > 0) {
+          await this.firewall.apply({ add: this.portRuleSets(this.getNetwork(row.networkId), ep.ports) });
+        }
+      });
+    }
+    await this.reconcileStep('orphan veths', async () => void report.orphanLinks.push(...(await this.removeOrphanVeths())));
+    return report;
+  }
+
+  private async reconcileStep(what: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      log.error({ what, err }, 'reconcile step failed');
+    }
+  }
+
+  /** Deletes host veths named like ours, enslaved to one of our bridges, that no endpoint owns. */
+  private async removeOrphanVeths(): Promise<string[]> {
+    const h = nl.hostNetlink();
+    const links = await nl.listLinks(h);
+    const ourBridges = new Set(this.listNetworks().filter((n) => n.driver === 'bridge').map((n) => bridgeName(n as Network<BridgeOptions>)));
+    const bridgeIdx = new Set(links.filter((l) => ourBridges.has(l.name)).map((l) => l.index));
+    const owned = new Set(this.listEndpoints().map((e) => e.hostIfname));
+    const orphans = links.filter((l) => /^veth[0-9a-f]{7}$/.test(l.name) && l.masterIndex !== undefined && bridgeIdx.has(l.masterIndex) && !owned.has(l.name));
+    for (const l of orphans) await nl.deleteLink(h, l.name);
+    return orphans.map((l) => l.name);
   }
 
   // ---------------------------------------------------------------- endpoints

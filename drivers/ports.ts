@@ -53,6 +53,17 @@ function range(text: string, field: string): [number, number | undefined] {
  * brackets (`[::1]:8080:80`). Throws ConfigError naming `field` (e.g. "publish").
  */
 export function parsePortSpec(spec: string, field = 'publish'): PortRequest {
+  try {
+    return parseSpec(spec, field);
+  } catch (err) {
+    if (err instanceof ConfigError && !err.message.includes(`"${spec}"`)) {
+      throw new ConfigError(`${err.message} in port mapping "${spec}"`, field);
+    }
+    throw err;
+  }
+}
+
+function parseSpec(spec: string, field: string): PortRequest {
   const slash = spec.lastIndexOf('/');
   const protoText = slash >= 0 ? spec.slice(slash + 1) : 'tcp';
   if (protoText !== 'tcp' && protoText !== 'udp') throw new ConfigError(`${field}: unsupported protocol "${protoText}" in "${spec}"`, field);

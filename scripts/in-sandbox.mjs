@@ -5,7 +5,7 @@
 // machine's real namespace, and the namespace dies with the command.
 // Usage: node scripts/in-sandbox.mjs CMD [ARGS...]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,10 +16,16 @@ if (argv.length === 0) {
 }
 
 if (process.env.TSNET_SANDBOX === '1') {
-  // Already inside: prepare the namespace, then run the command.
+  // Already inside: prepare the namespace, then run the command. A fresh sysfs (for this
+  // netns) would hide the cgroup hierarchies mounted under /sys/fs/cgroup, which runc needs:
+  // they are parked on a temporary directory first and moved back on top of the new sysfs.
+  // All of it happens in this private mount namespace only.
+  const cgroups = existsSync('/sys/fs/cgroup') ? mkdtempSync(join(tmpdir(), 'tsnet-cgroup-')) : undefined;
   const setup = [
     ['ip', 'link', 'set', 'lo', 'up'],
+    ...(cgroups ? [['mount', '--rbind', '/sys/fs/cgroup', cgroups]] : []),
     ['mount', '-t', 'sysfs', 'sysfs', '/sys'],
+    ...(cgroups ? [['mount', '--move', cgroups, '/sys/fs/cgroup']] : []),
   ];
   for (const cmd of setup) {
     const r = spawnSync(cmd[0], cmd.slice(1), { stdio: 'inherit' });
@@ -28,6 +34,7 @@ if (process.env.TSNET_SANDBOX === '1') {
       process.exit(1);
     }
   }
+  if (cgroups) rmdirSync(cgroups);
   const r = spawnSync(argv[0], argv.slice(1), { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }

@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(
-  iproute2 iptables nftables util-linux mount procps kmod iputils-ping busybox-static
-  python3 make g++
+  iproute2 iptables nftables util-linux mount procps kmod iputils-ping busybox-static runc
+  python3 make g++ graphviz
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

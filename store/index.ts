@@ -11,4 +11,5 @@ export type { PortsRepo } from './ports.js';
 export type { IntentsRepo } from './intents.js';
 export type { PoolsRepo, AllocationsRepo } from './pools.js';
 export type { KvRepo } from './kv.js';
+export type { ContainersRepo } from './containers.js';
 export type * from './types.js';

@@ -3,6 +3,7 @@
  * at version N has had MIGRATIONS[0..N-1] applied. Never edit a released entry; append.
  *
  * v1 tables: networks, pools, allocations, endpoints, port_mappings, intents, kv.
+ * v2 tables: containers (the engine's).
  * Foreign keys: pools.network_id -> networks (CASCADE; NULL while a pool is unassigned,
  * as with libnetwork's RequestPool), allocations.pool_id -> pools (CASCADE),
  * endpoints.network_id -> networks (RESTRICT: a network with endpoints cannot be deleted),
@@ -89,7 +90,24 @@ CREATE TABLE kv (
 ) STRICT;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1];
+/** v2: the engine's containers (tsnetd). Endpoints reference them by sandbox = container id. */
+const V2 = `
+CREATE TABLE containers (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  image TEXT NOT NULL,
+  config TEXT NOT NULL DEFAULT '{}',
+  state TEXT NOT NULL DEFAULT 'created' CHECK (state IN ('created', 'running', 'exited', 'removing')),
+  sandbox TEXT,
+  pid INTEGER,
+  exit_code INTEGER,
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT
+) STRICT;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2];
 
 /** The version a database has after `migrate` with the built-in list. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

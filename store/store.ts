@@ -3,6 +3,7 @@
  * processes. Opening creates the directory and migrates the schema. Nothing here
  * touches the kernel or any netns; the caller closes the Store it opened.
  */
+import { ContainersRepo } from './containers.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -34,6 +35,7 @@ export class Store {
   readonly pools: PoolsRepo;
   readonly allocations: AllocationsRepo;
   readonly kv: KvRepo;
+  readonly containers: ContainersRepo;
   private readonly runner: { immediate: (fn: () => unknown) => unknown };
 
   constructor(readonly db: Db, readonly file: string) {
@@ -46,6 +48,7 @@ export class Store {
     this.pools = new PoolsRepo(st);
     this.allocations = new AllocationsRepo(st);
     this.kv = new KvRepo(st);
+    this.containers = new ContainersRepo(st);
     this.runner = db.transaction((fn: () => unknown) => {
       const result = fn();
       if (isThenable(result)) throw new TypeError('Store.tx: the function must be synchronous');

@@ -113,3 +113,26 @@ export interface AllocationRow {
   owner: string;
   kind: AllocationKind;
 }
+
+export type ContainerState = 'created' | 'running' | 'exited' | 'removing';
+
+export interface ContainerRow {
+  id: string;
+  name: string;
+  image: string;
+  /** The engine's container configuration (JSON). */
+  config: JsonObject;
+  state: ContainerState;
+  /** The sandbox netns path while it has one. */
+  sandbox?: string;
+  pid?: number;
+  exitCode?: number;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export type ContainerInsert = Pick<ContainerRow, 'id' | 'name' | 'image'> & Partial<Omit<ContainerRow, 'id' | 'name' | 'image'>>;
+
+/** `null` clears an optional field. */
+export type ContainerPatch = { [K in keyof Omit<ContainerRow, 'id'>]?: ContainerRow[K] | null };

@@ -4,6 +4,7 @@
  * Runs in the caller's network namespace (the daemon's / test's "host" netns).
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { ExecError } from '../errors.js';
 
 export interface RunOptions {
@@ -88,4 +89,52 @@ export function start(argv: readonly string[], options: { env?: NodeJS.ProcessEn
       clearTimeout(timer);
     },
   };
+}
+
+export interface DetachedOptions {
+  /** File descriptor for the child's stdout (e.g. an O_APPEND log file); default /dev/null. */
+  stdoutFd?: number;
+  /** File descriptor for the child's stderr; default /dev/null. */
+  stderrFd?: number;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Detached {
+  pid: number;
+  /**
+   * Resolves with the exit status once the process has ended: its exit code, or 128 + the
+   * signal number when a signal ended it (the shell's convention). Only the process that
+   * started it can learn this; it is lost if that process dies first.
+   */
+  exited: Promise<number>;
+}
+
+/**
+ * Starts argv in its own session and process group (setsid), stdin from /dev/null, stdout
+ * and stderr on the given fds, and does not keep the event loop alive for it: a SIGTERM to
+ * the caller's process group, a terminal hang-up or the caller's death (even kill -9) leave
+ * it running. Resolves once the process exists (rejects with ExecError when it cannot be
+ * spawned). The caller may close the fds it passed once this resolves. Who ends it is the
+ * caller's business (by its PID, or by the protocol of the program, e.g. `runc kill`).
+ */
+export function startDetached(argv: readonly string[], options: DetachedOptions = {}): Promise<Detached> {
+  const [file, ...args] = argv;
+  if (file === undefined) return Promise.reject(new ExecError(argv, null, '', 'empty argv'));
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      detached: true,
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', options.stdoutFd ?? 'ignore', options.stderrFd ?? 'ignore'],
+    });
+    const exited = new Promise<number>((done) => {
+      child.once('exit', (code, signal) => done(code ?? 128 + (signal ? constants.signals[signal] ?? 0 : 0)));
+    });
+    child.once('error', (e) => reject(new ExecError(argv, null, '', e.message)));
+    child.once('spawn', () => {
+      child.unref();
+      resolve({ pid: child.pid ?? -1, exited });
+    });
+  });
 }

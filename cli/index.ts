@@ -1,0 +1,88 @@
+/**
+ * `tsnet`: the command-line client of tsnetd. It only speaks the daemon's HTTP API over
+ * its unix socket (it loads no driver, store or kernel code, so it starts fast) and acts in
+ * no network namespace itself. Exit status: 0 ok, 1 an error (the daemon's message on
+ * stderr as "Error: ..."), 2 a usage error, or the container's status for `run` / `exec`.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { packageRoot } from '../core/paths.js';
+import { registerContainerCommands } from './container-commands.js';
+import { Ctx, type Io } from './context.js';
+import { registerImageCommands } from './image-commands.js';
+import { registerNetworkCommands } from './network-commands.js';
+import { registerSystemCommands } from './system-commands.js';
+
+export { ApiClient, ApiError, DaemonUnreachableError, apiPath } from './client.js';
+export type { Io } from './context.js';
+
+function clientVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Reads one line from this process's stdin ("" at end of input), then lets stdin go. */
+function readStdinLine(): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = '';
+    const done = (): void => {
+      process.stdin.off('data', onData);
+      process.stdin.off('end', done);
+      process.stdin.pause();
+      resolve(buf.split('\n')[0] ?? '');
+    };
+    const onData = (chunk: Buffer): void => {
+      buf += chunk.toString('utf8');
+      if (buf.includes('\n')) done();
+    };
+    process.stdin.on('data', onData);
+    process.stdin.on('end', done);
+  });
+}
+
+export const processIo: Io = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  readLine: readStdinLine,
+  now: () => Date.now(),
+};
+
+/** Builds the commander program; actions act through `ctx`. */
+export function buildProgram(ctx: Ctx, io: Io): Command {
+  const program = new Command('tsnet')
+    .description('tsnet: networks and containers, a client of tsnetd')
+    .option('-H, --host <path>', 'tsnetd API socket (default: $TSNET_HOST, else $TSNET_RUN/tsnetd.sock, else /run/tsnet/tsnetd.sock)')
+    .version(clientVersion(), '-v, --version', 'print the client version')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(add --help for usage)');
+  registerNetworkCommands(program, ctx);
+  registerContainerCommands(program, ctx);
+  registerImageCommands(program, ctx);
+  registerSystemCommands(program, ctx, clientVersion());
+  return program;
+}
+
+/** Runs the CLI on `argv` (without node and script) and resolves with the exit status. */
+export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  let program: Command | undefined;
+  const ctx = new Ctx(io, () => program?.opts<{ host?: string }>().host);
+  program = buildProgram(ctx, io);
+  if (argv.length === 0) {
+    io.stdout(program.helpInformation());
+    return 0;
+  }
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ctx.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    ctx.fail(err);
+    return 1;
+  }
+}

@@ -1,0 +1,197 @@
+// tsnetd + tsnet end to end (daemon started by the test, in the throwaway host netns):
+// the demo flow, network modes, live connect/disconnect, restarts, bad input.
+import http from 'node:http';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { run } from '../core/exec/index.js';
+import { cli, cliJson, killDaemon, purgeDaemon, removeDaemonDir, startDaemon, stopDaemon, type Daemon } from './daemon.js';
+import { ipJson, iptablesSave, linkNames } from './helpers.js';
+
+const t = suite('engine');
+let d: Daemon;
+
+t.before(async () => {
+  d = await startDaemon();
+});
+
+t.after(async () => {
+  if (d) {
+    await stopDaemon(d).catch(() => undefined);
+    await purgeDaemon(d);
+    await removeDaemonDir(d);
+  }
+});
+
+interface Inspect {
+  State: { Running: boolean; Status: string; ExitCode: number };
+  NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string; MacAddress: string; Gateway: string; EndpointID: string }>; Ports: Record<string, { HostIp: string; HostPort: string }[]> };
+}
+const inspect = async (name: string) => (await cliJson<Inspect[]>(d, ['inspect', name]))[0]!;
+const wget = (url: string) => run(['timeout', '5', 'busybox', 'wget', '-q', '-O', '-', url], { okCodes: [1, 124] });
+
+t('the demo: a network, two containers that ping each other by name, a published port, topology, removal', async () => {
+  const before = await linkNames();
+  await cli(d, ['network', 'create', '--subnet', '10.213.210.0/24', 'demo']);
+  const web = (await cli(d, ['run', '-d', '--name', 'web', '--network', 'demo', '-p', '127.0.0.1:8080:80', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc'])).stdout.trim();
+  assert.match(web, /^[0-9a-f]{64}$/);
+  const ping = await cli(d, ['run', '--rm', '--name', 'pinger', '--network', 'demo', 'busybox', 'ping', '-c', '1', '-W', '2', 'web']);
+  assert.match(ping.stdout, /1 packets received/);
+  const i = await inspect('web');
+  const ip = i.NetworkSettings.Networks['demo']!.IPAddress;
+  assert.match(ip, /^10\.213\.210\.\d+$/);
+  assert.is(i.NetworkSettings.Networks['demo']!.Gateway, '10.213.210.1');
+  // The kernel agrees with inspect: the address is on eth0 inside the sandbox.
+  const addrs = await ipJson<{ ifname: string; address: string; addr_info: { local: string }[] }[]>(i.NetworkSettings.SandboxKey, ['addr', 'show', 'eth0']);
+  assert.is(addrs[0]?.addr_info.find((a) => a.local === ip)?.local, ip);
+  assert.is(addrs[0]?.address, i.NetworkSettings.Networks['demo']!.MacAddress);
+  assert.equal(i.NetworkSettings.Ports['80/tcp'], [{ HostIp: '127.0.0.1', HostPort: '8080' }]);
+  assert.match((await wget('http://127.0.0.1:8080/hostname')).stdout, new RegExp(web.slice(0, 12)));
+  assert.match((await cli(d, ['port', 'web'])).stdout, /80\/tcp -> 127\.0\.0\.1:8080/);
+  const topo = (await cli(d, ['topology'])).stdout;
+  assert.match(topo, /demo/);
+  assert.match(topo, /web/);
+  assert.match(topo, /127\.0\.0\.1:8080->80\/tcp/);
+  assert.match((await cli(d, ['topology', '--format', 'dot'])).stdout, /^(strict )?(di)?graph/);
+  // --rm removed the pinger; network inspect lists only web.
+  assert.not.match((await cli(d, ['ps', '-a'])).stdout, /pinger/);
+  const net = (await cliJson<{ Containers: Record<string, { Name: string }> }[]>(d, ['network', 'inspect', 'demo']))[0]!;
+  assert.equal(Object.values(net.Containers).map((c) => c.Name), ['web']);
+  await cli(d, ['rm', '-f', 'web']);
+  await cli(d, ['network', 'rm', 'demo']);
+  assert.equal(await linkNames(), before, 'links back to where they were');
+  assert.not.match(await iptablesSave(), /10\.213\.210\./);
+  assert.not.match(await iptablesSave(), /--dport 8080/);
+});
+
+t('network modes: host sees the host links, none has only lo, container: shares interfaces', async () => {
+  const host = (await cli(d, ['run', '--rm', '--network', 'host', 'busybox', 'ip', '-o', 'link'])).stdout;
+  assert.match(host, /tsnet0/, 'the host netns (default bridge tsnet0) is visible');
+  const none = (await cli(d, ['run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link'])).stdout.trim().split('\n');
+  assert.is(none.length, 1);
+  assert.match(none[0]!, /: lo: .*UP/);
+  await cli(d, ['network', 'create', '--subnet', '10.213.211.0/24', 'share']);
+  await cli(d, ['run', '-d', '--name', 'base', '--network', 'share', 'busybox', 'sleep', '300']);
+  const ip = (await inspect('base')).NetworkSettings.Networks['share']!.IPAddress;
+  const shared = (await cli(d, ['run', '--rm', '--network', 'container:base', 'busybox', 'ip', '-o', '-4', 'addr'])).stdout;
+  assert.match(shared, new RegExp(`eth0 +inet ${ip.replace(/\./g, '\\.')}/24`));
+  await cli(d, ['rm', '-f', 'base']);
+  await cli(d, ['network', 'rm', 'share']);
+});
+
+t('network connect adds an interface live; disconnect removes it', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.212.0/24', 'n1']);
+  await cli(d, ['network', 'create', '--subnet', '10.213.213.0/24', 'n2']);
+  await cli(d, ['run', '-d', '--name', 'c1', '--network', 'n1', 'busybox', 'sleep', '300']);
+  await cli(d, ['run', '-d', '--name', 'c2', '--network', 'n2', 'busybox', 'sleep', '300']);
+  const c2ip = (await inspect('c2')).NetworkSettings.Networks['n2']!.IPAddress;
+  assert.is((await cli(d, ['exec', 'c1', 'ping', '-c', '1', '-W', '1', c2ip], [0, 1])).exitCode, 1, 'isolated before connect');
+  await cli(d, ['network', 'connect', '--alias', 'db', 'n2', 'c1']);
+  const addrs = (await cli(d, ['exec', 'c1', 'ip', '-o', '-4', 'addr'])).stdout;
+  assert.match(addrs, /eth1 +inet 10\.213\.213\.\d+\/24/);
+  assert.is((await cli(d, ['exec', 'c1', 'ping', '-c', '1', '-W', '1', c2ip])).exitCode, 0, 'reachable after connect');
+  assert.match((await cli(d, ['exec', 'c2', 'ping', '-c', '1', '-W', '1', 'db'])).stdout, /1 packets received/, 'alias resolves on n2');
+  assert.ok((await inspect('c1')).NetworkSettings.Networks['n2']);
+  await cli(d, ['network', 'disconnect', 'n2', 'c1']);
+  assert.not.match((await cli(d, ['exec', 'c1', 'ip', '-o', 'link'])).stdout, /eth1/);
+  assert.not.ok((await inspect('c1')).NetworkSettings.Networks['n2']);
+  await cli(d, ['rm', '-f', 'c1', 'c2']);
+  await cli(d, ['network', 'rm', 'n1', 'n2']);
+});
+
+t('kill -9 tsnetd, restart: containers keep connectivity, state is intact, nothing duplicated', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.214.0/24', 'live']);
+  await cli(d, ['run', '-d', '--name', 'srv', '--network', 'live', '-p', '127.0.0.1:8090:80', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);
+  await cli(d, ['run', '-d', '--name', 'cli1', '--network', 'live', 'busybox', 'sleep', '300']);
+  const rulesBefore = await iptablesSave();
+  const linksBefore = await linkNames();
+  await killDaemon(d);
+  assert.match((await wget('http://127.0.0.1:8090/hostname')).stdout, /\w+/, 'published port answers with the daemon dead');
+  d = await startDaemon(d.dir);
+  assert.match((await wget('http://127.0.0.1:8090/hostname')).stdout, /\w+/, 'and after the restart');
+  assert.is((await inspect('srv')).State.Running, true);
+  assert.match((await cli(d, ['exec', 'cli1', 'ping', '-c', '1', '-W', '2', 'srv'])).stdout, /1 packets received/, 'names still resolve');
+  assert.is(await iptablesSave(), rulesBefore, 'no rule duplicated or lost');
+  assert.equal(await linkNames(), linksBefore, 'no link duplicated or lost');
+  // A graceful stop and restart too, then the adopted container's exit is noticed.
+  await stopDaemon(d);
+  d = await startDaemon(d.dir);
+  await cli(d, ['stop', '-t', '1', 'srv']);
+  assert.is((await inspect('srv')).State.Running, false);
+  assert.not.match(await iptablesSave(), /--dport 8090/, 'stopping released the port');
+  await cli(d, ['rm', '-f', 'srv', 'cli1']);
+  await cli(d, ['network', 'rm', 'live']);
+});
+
+t('a sandbox netns deleted behind the daemon: a restart releases its addresses and rules', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.215.0/24', 'gone']);
+  await cli(d, ['run', '-d', '--name', 'victim', '--network', 'gone', '-p', '127.0.0.1:8091:80', 'busybox', 'sleep', '300']);
+  const i = await inspect('victim');
+  const ip = i.NetworkSettings.Networks['gone']!.IPAddress;
+  await stopDaemon(d);
+  await run(['umount', i.NetworkSettings.SandboxKey]);
+  await run(['rm', '-f', i.NetworkSettings.SandboxKey]);
+  d = await startDaemon(d.dir);
+  assert.not.match(await iptablesSave(), /--dport 8091/, 'DNAT rule released');
+  const net = (await cliJson<{ Containers: Record<string, unknown> }[]>(d, ['network', 'inspect', 'gone']))[0]!;
+  assert.equal(net.Containers, {}, 'endpoint released');
+  // The address is free again: a new container may take it.
+  await cli(d, ['run', '-d', '--name', 'heir', '--network', 'gone', '--ip', ip, 'busybox', 'sleep', '300']);
+  assert.is((await inspect('heir')).NetworkSettings.Networks['gone']!.IPAddress, ip);
+  await cli(d, ['rm', '-f', 'victim', 'heir']);
+  await cli(d, ['network', 'rm', 'gone']);
+});
+
+t('bad input: clear errors, non-zero exit, nothing half-made', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.216.0/24', 'ok']);
+  await cli(d, ['run', '-d', '--name', 'taken', '--network', 'ok', '-p', '127.0.0.1:8092:80', 'busybox', 'sleep', '300']);
+  const links = await linkNames();
+  const rules = await iptablesSave();
+  const ps = (await cli(d, ['ps', '-a', '-q'])).stdout;
+  const cases: [string[], RegExp][] = [
+    [['run', '--network', 'nope', 'busybox', 'true'], /network "nope" not found/],
+    [['network', 'create', '--subnet', '10.0.0.0/33', 'bad'], /10\.0\.0\.0\/33/],
+    [['network', 'create', '--subnet', '10.213.216.0/25', 'overlap'], /overlap/i],
+    [['run', '-d', '--network', 'ok', '-p', '127.0.0.1:8092:80', 'busybox', 'sleep', '300'], /8092.*already/],
+    [['run', '-d', '--name', 'taken', 'busybox', 'true'], /name "taken" is already in use/],
+    [['run', '-d', '-p', '80:abc', 'busybox', 'true'], /Ports.*80:abc/],
+    [['network', 'rm', 'nope'], /network "nope" not found/],
+    [['network', 'connect', 'ok', 'nobody'], /container "nobody" not found/],
+    [['run', 'no-such-image'], /no-such-image/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(d, args, [1, 2, 125]);
+    assert.is.not(r.exitCode, 0, args.join(' '));
+    assert.match(r.stderr, message, args.join(' '));
+  }
+  assert.equal(await linkNames(), links, 'no link made');
+  assert.is(await iptablesSave(), rules, 'no rule made');
+  assert.is((await cli(d, ['ps', '-a', '-q'])).stdout, ps, 'no container made');
+  assert.not.match((await cli(d, ['network', 'ls'])).stdout, /bad|overlap/);
+  await cli(d, ['rm', '-f', 'taken']);
+  await cli(d, ['network', 'rm', 'ok']);
+  // The API answers malformed bodies with 400 and a message naming the field.
+  const bad = await api(d, 'POST', '/v1/networks', '{"Name": 5}');
+  assert.is(bad.status, 400);
+  assert.match(bad.body, /Name/);
+  const broken = await api(d, 'POST', '/v1/containers', '{"Image": "busybox",');
+  assert.is(broken.status, 400);
+  assert.match(broken.body, /not valid JSON/);
+  const unknown = await api(d, 'POST', '/v1/containers', '{"Image": "busybox", "Colour": "red"}');
+  assert.is(unknown.status, 400);
+  assert.match(unknown.body, /Colour/);
+  assert.is((await api(d, 'GET', '/v1/containers/nobody', '')).status, 404);
+});
+
+function api(dm: Daemon, method: string, path: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: dm.socket, method, path, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+t.run();
