@@ -245,10 +245,22 @@ export class Engine {
     const ep = await this.mgr.attach({
       network: n.network, sandbox: c.id, placement: { kind: 'netns', netnsPath: sandbox, ifname },
       ...(n.ipv4 ? { ipv4: n.ipv4 } : {}), ...(withPorts && cfg.ports.length > 0 ? { ports: cfg.ports } : {}),
+    }).catch((err: unknown) => {
+      throw this.nameHolder(err);
     });
     const net = this.mgr.getNetwork(n.network);
     if (dnsServed(net)) this.names.add(net.name, { id: c.id, name: c.name, aliases: [...n.aliases, c.id.slice(0, 12)], ips: ep.addresses.map((a) => a.ip) });
     return ep;
+  }
+
+  /** "already published by endpoint <id>" → "... by <container name>", for people. */
+  private nameHolder(err: unknown): unknown {
+    if (!(err instanceof ConflictError)) return err;
+    const m = /already published by endpoint ([0-9a-f]+)/.exec(err.message);
+    const holder = m?.[1] ? this.mgr.store.endpoints.get(m[1])?.sandbox : undefined;
+    const name = holder ? this.mgr.store.containers.get(holder)?.name : undefined;
+    if (!name || !m) return err;
+    return new ConflictError(err.message.replace(m[0], `already published by ${name}`), err.field);
   }
 
   private async writeFiles(c: ContainerRow, cfg: ContainerConfig): Promise<void> {

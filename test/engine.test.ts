@@ -151,7 +151,7 @@ t('bad input: clear errors, non-zero exit, nothing half-made', async () => {
     [['run', '--network', 'nope', 'busybox', 'true'], /network "nope" not found/],
     [['network', 'create', '--subnet', '10.0.0.0/33', 'bad'], /10\.0\.0\.0\/33/],
     [['network', 'create', '--subnet', '10.213.216.0/25', 'overlap'], /overlap/i],
-    [['run', '-d', '--network', 'ok', '-p', '127.0.0.1:8092:80', 'busybox', 'sleep', '300'], /8092.*already/],
+    [['run', '-d', '--network', 'ok', '-p', '127.0.0.1:8092:80', 'busybox', 'sleep', '300'], /port 8092\/tcp .*already published by taken/],
     [['run', '-d', '--name', 'taken', 'busybox', 'true'], /name "taken" is already in use/],
     [['run', '-d', '-p', '80:abc', 'busybox', 'true'], /Ports.*80:abc/],
     [['network', 'rm', 'nope'], /network "nope" not found/],
