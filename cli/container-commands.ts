@@ -20,6 +20,7 @@ interface RunOpts {
   networkAlias?: string[];
   publish?: string[];
   publishAll?: boolean;
+  expose?: string[];
   hostname?: string;
   env?: string[];
   format: string;
@@ -48,6 +49,7 @@ export function runRequest(image: string, cmd: readonly string[], o: RunOpts, en
   if (o.networkAlias?.length) body.Aliases = o.networkAlias;
   if (o.publish?.length) body.Ports = o.publish;
   if (o.publishAll) body.PublishAll = true;
+  if (o.expose?.length) body.ExposedPorts = o.expose;
   if (o.rm) body.AutoRemove = true;
   return body;
 }
@@ -180,6 +182,7 @@ export function registerContainerCommands(program: Command, ctx: Ctx): void {
     .option('--network-alias <alias>', 'network-scoped DNS alias (repeatable)', collect)
     .option('-p, --publish <spec>', 'publish a port: [ip:][hostPort:]containerPort[/proto] (repeatable)', collect)
     .option('-P, --publish-all', 'publish every exposed port to a random host port')
+    .option('--expose <port>', 'expose a port or range: PORT[-END][/proto] (repeatable; published by -P)', collect)
     .option('--hostname <name>', 'container host name')
     .option('-e, --env <K=V>', 'environment variable (repeatable)', collect)
     .addOption(formatOption())

@@ -170,6 +170,10 @@ export class Engine {
   private containerConfig(b: CreateContainerBody, name: string, id: string): ContainerConfig {
     const mode = b.NetworkMode ?? 'bridge';
     const ports = (b.Ports ?? []).map((p) => parsePortSpec(p, 'Ports'));
+    const exposed = (b.ExposedPorts ?? []).map((p) => parsePortSpec(p, 'ExposedPorts'));
+    for (const e of exposed) if (e.hostPort !== undefined || e.hostIp !== undefined) throw new ConfigError(`ExposedPorts: "${e.containerPort}" takes no host part`, 'ExposedPorts');
+    // -P: every exposed port not published by -p goes to an ephemeral host port.
+    if (b.PublishAll) ports.push(...exposed.filter((e) => !ports.some((p) => p.proto === e.proto && p.containerPort === e.containerPort)));
     const networks: ContainerNetwork[] = [];
     if (mode.startsWith('container:')) {
       const other = this.mgr.store.containers.get(mode.slice('container:'.length));
@@ -184,7 +188,7 @@ export class Engine {
     if (b.Cmd !== undefined && b.Cmd.length === 0) throw new ConfigError('Cmd is empty', 'Cmd');
     return {
       cmd: b.Cmd ?? ['sh'], env: b.Env ?? [], hostname, networkMode: mode.startsWith('container:') ? `container:${this.container(mode.slice(10)).id}` : mode,
-      networks, ports, portSpecs: b.Ports ?? [], publishAll: b.PublishAll ?? false, autoRemove: b.AutoRemove ?? false,
+      networks, ports, portSpecs: b.Ports ?? [], exposed: b.ExposedPorts ?? [], publishAll: b.PublishAll ?? false, autoRemove: b.AutoRemove ?? false,
     };
   }
 

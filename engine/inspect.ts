@@ -56,7 +56,7 @@ export function containerInspect(c: ContainerRow, eps: EndpointInfo[], nets: Map
       StartedAt: c.startedAt ?? '', FinishedAt: c.finishedAt ?? '',
     },
     HostConfig: { NetworkMode: cfg.networkMode, AutoRemove: cfg.autoRemove, PortBindings: requestedBindings(cfg), PublishAllPorts: cfg.publishAll },
-    Config: { Hostname: cfg.hostname, Image: c.image, Cmd: cfg.cmd, Env: cfg.env },
+    Config: { Hostname: cfg.hostname, Image: c.image, Cmd: cfg.cmd, Env: cfg.env, ExposedPorts: Object.fromEntries((cfg.exposed ?? []).map((e) => [e.includes('/') ? e : `${e}/tcp`, {}])) },
     NetworkSettings: { SandboxKey: running ? c.sandbox ?? '' : '', Ports: portMap(ports), Networks: networks },
   };
 }

@@ -19,6 +19,7 @@ export interface ContainerConfig {
   /** Published on the first network. */
   ports: PortRequest[];
   portSpecs: string[];
+  exposed: string[];
   publishAll: boolean;
   autoRemove: boolean;
 }
@@ -33,6 +34,8 @@ export interface CreateContainerBody {
   IPv4Address?: string;
   Aliases?: string[];
   Ports?: string[];
+  /** Container ports `80`, `53/udp`, `8000-8010/tcp`: what -P publishes. */
+  ExposedPorts?: string[];
   PublishAll?: boolean;
   AutoRemove?: boolean;
 }

@@ -141,6 +141,18 @@ t('a sandbox netns deleted behind the daemon: a restart releases its addresses a
   await cli(d, ['network', 'rm', 'gone']);
 });
 
+t('-P publishes every exposed port on an ephemeral host port', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.217.0/24', 'pub']);
+  await cli(d, ['run', '-d', '--name', 'pa', '--network', 'pub', '--expose', '80', '-P', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);
+  const ports = (await inspect('pa')).NetworkSettings.Ports['80/tcp'];
+  assert.is(ports?.length, 1);
+  const hostPort = Number(ports![0]!.HostPort);
+  assert.ok(hostPort >= 49153 && hostPort <= 60999, String(hostPort));
+  assert.match((await wget(`http://127.0.0.1:${hostPort}/hostname`)).stdout, /\w+/);
+  await cli(d, ['rm', '-f', 'pa']);
+  await cli(d, ['network', 'rm', 'pub']);
+});
+
 t('bad input: clear errors, non-zero exit, nothing half-made', async () => {
   await cli(d, ['network', 'create', '--subnet', '10.213.216.0/24', 'ok']);
   await cli(d, ['run', '-d', '--name', 'taken', '--network', 'ok', '-p', '127.0.0.1:8092:80', 'busybox', 'sleep', '300']);

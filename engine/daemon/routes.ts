@@ -20,7 +20,7 @@ const containerSchema = {
   type: 'object', required: ['Image'], additionalProperties: false,
   properties: {
     Name: str, Image: str, Cmd: strArr, Hostname: str, Env: strArr, NetworkMode: str, IPv4Address: str,
-    Aliases: strArr, Ports: strArr, PublishAll: { type: 'boolean' }, AutoRemove: { type: 'boolean' },
+    Aliases: strArr, Ports: strArr, ExposedPorts: strArr, PublishAll: { type: 'boolean' }, AutoRemove: { type: 'boolean' },
   },
 };
 const connectSchema = { type: 'object', required: ['Container'], additionalProperties: false, properties: { Container: str, IPv4Address: str, Aliases: strArr, Force: { type: 'boolean' } } };
