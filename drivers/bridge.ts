@@ -8,7 +8,7 @@ import * as nl from '../core/netlink/index.js';
 import { openNetns, closeNetns, sysctlSet } from '../core/netns/index.js';
 import { ConflictError, KernelError } from '../core/index.js';
 import { checkIfname, parseBool, parseMtu, pick, rejectUnknown } from './options.js';
-import { configureInterface, checkInterface } from './configure.js';
+import { configureInterface, checkInterface, settleAll } from './configure.js';
 import type { Driver, Network, Placement } from './types.js';
 
 export interface BridgeOptions {
@@ -106,8 +106,8 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     const fd = openNetns(placement.netnsPath);
     try {
       await undo.step('create veth', () => explainExists(veth(fd), ep.hostIfname, placement), deleteVeth);
-      await undo.step('set up host end', hostEnd);
-      await configureInterface(fd, placement.ifname, ep.addresses, undo, true);
+      // The host end (host socket) and the sandbox end (its own socket) are set up at once.
+      await settleAll([undo.step('set up host end', hostEnd), configureInterface(fd, placement.ifname, ep.addresses, undo, true)]);
     } finally {
       closeNetns(fd);
     }

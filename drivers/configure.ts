@@ -21,15 +21,26 @@ export async function configureInterface(fd: number, ifname: string, addrs: Endp
   try {
     const link = await nl.getLink(h, ifname);
     if (!link) throw new ConflictError(`interface ${ifname} vanished from the sandbox`);
-    if (bringUp) await undo.step('set link up', () => nl.setLinkUp(h, ifname, true));
-    for (const a of addrs) await undo.step(`add address ${fam(a)}`, () => nl.addAddr(h, link.index, a.cidr, { noDad: true }));
+    // Sent back to back on one socket: the kernel applies them in this order (link up, then
+    // addresses, then routes through them), and we wait for all the answers at once.
+    const steps: Promise<unknown>[] = [];
+    if (bringUp) steps.push(undo.step('set link up', () => nl.setLinkUp(h, ifname, true)));
+    for (const a of addrs) steps.push(undo.step(`add address ${fam(a)}`, () => nl.addAddr(h, link.index, a.cidr, { noDad: true })));
     for (const a of addrs) {
       const gateway = a.gateway;
-      if (gateway) await undo.step(`add default route ${fam(a)}`, () => addDefaultRoute(h, a.family, gateway, link.index));
+      if (gateway) steps.push(undo.step(`add default route ${fam(a)}`, () => addDefaultRoute(h, a.family, gateway, link.index)));
     }
+    await settleAll(steps);
   } finally {
     h.close();
   }
+}
+
+/** Waits for every promise, then throws the first failure (none is left unobserved). */
+export async function settleAll(ps: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(ps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 const fam = (a: EndpointAddress) => (a.family === 4 ? 'v4' : 'v6');

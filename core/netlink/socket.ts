@@ -1,6 +1,6 @@
 /**
- * RTNETLINK handles: one socket per network namespace, requests serialized per socket
- * (the kernel allows one dump at a time per socket), failures raised as KernelError
+ * RTNETLINK handles: one socket per network namespace, dumps serialized per socket (the
+ * kernel allows one dump at a time per socket), failures raised as KernelError
  * with a positive errno. The socket belongs to the netns of the thread that created it.
  */
 import { statSync } from 'node:fs';
@@ -17,6 +17,7 @@ export interface NlHandle {
 }
 
 const NLMSG_ERROR = 2;
+const NLM_F_DUMP = 0x300;
 const REQUEST_TIMEOUT_MS = 10_000;
 
 class NlSocket implements NlHandle {
@@ -32,11 +33,27 @@ class NlSocket implements NlHandle {
     this.rt.socket.on('error', (err) => log.warn({ err, netns: label }, 'netlink socket error'));
   }
 
-  /** Runs fn after every earlier request on this socket settled. */
+  /** Dumps queued or running on this socket. */
+  dumps = 0;
+
+  /** Runs fn after every earlier serialized request on this socket settled. */
   serialize<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.tail.then(fn, fn);
     this.tail = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Dumps run one at a time (the kernel allows one per socket). Other requests are sent at
+   * once, in call order, unless a dump is queued: the kernel handles each request inside
+   * sendmsg, so several in flight (e.g. address, route, link up) are applied in the order
+   * they were sent, and the caller pays one round trip instead of several.
+   */
+  schedule<T>(fn: () => Promise<T>, dump: boolean): Promise<T> {
+    if (!dump && this.dumps === 0) return fn();
+    if (!dump) return this.serialize(fn);
+    this.dumps++;
+    return this.serialize(fn).finally(() => this.dumps--);
   }
 
   close(): void {
@@ -108,7 +125,7 @@ function toKernelError(op: string, err: unknown): KernelError {
  */
 export function request(h: NlHandle, op: string, type: rt.MessageType, bufs: Uint8Array[], flags = 0): Promise<rt.Message[]> {
   const s = socketOf(h, op);
-  return s.serialize(async () => {
+  return s.schedule(async () => {
     let msgs: NetlinkMessage[];
     try {
       [msgs] = await s.rt.socket.request(type, bufs, { flags, checkError: false, timeout: REQUEST_TIMEOUT_MS });
@@ -122,7 +139,7 @@ export function request(h: NlHandle, op: string, type: rt.MessageType, bufs: Uin
       return [];
     }
     return msgs.map((m) => rt.parseMessage(m.type, m.data));
-  });
+  }, (flags & NLM_F_DUMP) !== 0);
 }
 
 /** Like request, but the kernel errnos in `gone` resolve to undefined (e.g. ENODEV on delete). */
