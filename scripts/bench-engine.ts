@@ -36,7 +36,7 @@ async function timeRuns(argv: string[], env: NodeJS.ProcessEnv): Promise<Stats> 
 async function benchTsnet(dir: string): Promise<{ stats: Stats; rootfs: string }> {
   const env = { ...process.env, TSNET_ROOT: join(dir, 'lib'), TSNET_RUN: join(dir, 'run'), TSNET_HOST: join(dir, 'run', 'tsnetd.sock'), TSNET_LOG_LEVEL: 'warn' };
   const daemon = start([process.execPath, join(root, 'bin', 'tsnetd')], { env });
-  const tsnet = (...a: string[]) => [process.execPath, join(root, 'bin', 'tsnet'), ...a];
+  const tsnet = (...a: string[]) => [join(root, 'bin', 'tsnet'), ...a];
   try {
     for (let i = 0; i < 100 && !existsSync(env.TSNET_HOST); i++) await new Promise((r) => setTimeout(r, 100));
     await run(tsnet('network', 'create', '--subnet', '10.213.230.0/24', 'benchnet'), { env });

@@ -4,7 +4,7 @@
 # name, a published port answered on 127.0.0.1, the topology, then everything removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tsnet() { node bin/tsnet "$@"; }
+tsnet() { bin/tsnet "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 state=$(mktemp -d /tmp/tsnet-demo.XXXXXX)

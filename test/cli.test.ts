@@ -179,7 +179,7 @@ function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 /** Runs bin/tsnet with argv against the fake daemon; never rejects on an exit status. */
 async function tsnet(args: string[], opts: { env?: Record<string, string>; input?: string } = {}) {
   const env = baseEnv(opts.env ?? { TSNET_HOST: SOCK });
-  return run([process.execPath, BIN, ...args], { env, input: opts.input, timeoutMs: 15_000, okCodes: [1, 2, 3, 4, 5, 125] });
+  return run([BIN, ...args], { env, input: opts.input, timeoutMs: 15_000, okCodes: [1, 2, 3, 4, 5, 125] });
 }
 
 function requests(): string[] {

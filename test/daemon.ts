@@ -54,7 +54,7 @@ export async function removeDaemonDir(d: Daemon): Promise<void> {
 
 /** Runs `tsnet -H socket ARGS...`; exit codes other than `ok` reject. */
 export function cli(d: Pick<Daemon, 'socket'>, args: string[], ok: number[] = [0]): Promise<RunResult> {
-  return run([process.execPath, join(ROOT, 'bin', 'tsnet'), '-H', d.socket, ...args], { okCodes: ok.filter((c) => c !== 0), timeoutMs: 60_000 });
+  return run([join(ROOT, 'bin', 'tsnet'), '-H', d.socket, ...args], { okCodes: ok.filter((c) => c !== 0), timeoutMs: 60_000 });
 }
 
 export async function cliJson<T = unknown>(d: Pick<Daemon, 'socket'>, args: string[]): Promise<T> {
