@@ -1,0 +1,148 @@
+/**
+ * The process's NETLINK_NETFILTER socket and nftables batches over it. One socket per
+ * process, opened lazily in the process's own (host) netns, unreferenced while idle (it
+ * never keeps the event loop alive) and referenced while a batch waits for its answers.
+ * Every message of a batch carries NLM_F_ACK, so the kernel answers each one (0 or an
+ * errno) after it committed or aborted the whole batch; a batch-level failure (e.g. the
+ * commit itself) is answered on the BATCH_BEGIN sequence number.
+ */
+import { statSync } from 'node:fs';
+import { getSystemErrorMap } from 'node:util';
+import { createNetlink, type NetlinkMessage, type NetlinkSocket } from 'netlink';
+import { KernelError } from '../errors.js';
+import { encodeBatch, NETLINK_NETFILTER, NLMSG_ERROR, parseErrorPayload, type BatchMessage } from './nft-ports-encode.js';
+
+const BATCH_TIMEOUT_MS = 10_000;
+/** Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max). */
+const BUFFER_BYTES = 4 << 20;
+
+/** The kernel's answer to one message of a batch: errno 0 is success. */
+export interface MessageResult {
+  errno: number;
+  text?: string;
+}
+
+interface Pending {
+  results: (MessageResult | undefined)[];
+  left: number;
+  done: (err?: KernelError) => void;
+}
+
+/** Pure: KernelError for op failing with errno (positive). */
+export function nftKernelError(op: string, errno: number, text?: string): KernelError {
+  const entry = getSystemErrorMap().get(-errno);
+  const code = entry?.[0] ?? `E${errno}`;
+  const message = (entry?.[1] ?? `errno ${errno}`) + (text ? ` (${text})` : '');
+  return new KernelError(op, errno, code, message);
+}
+
+class NftSocket {
+  private readonly sock: NetlinkSocket;
+  private seq = 1;
+  /** Sequence number -> [batch, index of the message or -1 for BATCH_BEGIN]. */
+  private readonly bySeq = new Map<number, [Pending, number]>();
+  private waiting = 0;
+  closed = false;
+
+  constructor() {
+    // SO_RCVBUF/SO_SNDBUF are silently capped by the kernel, never refused.
+    this.sock = createNetlink(NETLINK_NETFILTER, { ref: false, recvBufferSize: BUFFER_BYTES, sendBufferSize: BUFFER_BYTES });
+    this.sock.on('message', (msgs) => this.receive(msgs));
+    this.sock.on('error', (err) => this.failAll(nftKernelError('nftables netlink socket', Math.abs(err.errno) || 5)));
+  }
+
+  /** Largest batch datagram the socket accepts (netlink refuses more than sk_sndbuf - 32). */
+  maxBatchBytes(): number {
+    return Math.floor(this.sock.getSendBufferSize() / 2);
+  }
+
+  /** Most answers the receive buffer holds at once (an answer takes < 2 KiB of it). */
+  maxBatchMessages(): number {
+    return Math.max(64, Math.min(4096, Math.floor(this.sock.getRecvBufferSize() / 2048)));
+  }
+
+  /**
+   * Sends msgs as one batch; resolves with the kernel's answer to each message (in order).
+   * The kernel applied the batch iff every errno is 0. Rejects with KernelError(op) when
+   * the batch as a whole failed, could not be sent, or was not answered in time.
+   */
+  send(msgs: readonly BatchMessage[], op: string): Promise<MessageResult[]> {
+    const { bytes, begin, seqs } = encodeBatch(msgs, this.seq);
+    this.seq = ((this.seq + msgs.length + 1) % 0xffffffff) + 1;
+    return new Promise<MessageResult[]>((resolve, reject) => {
+      const pending: Pending = { results: msgs.map(() => undefined), left: msgs.length, done: () => undefined };
+      const timer = setTimeout(() => pending.done(nftKernelError(op, 110, 'no answer from the kernel')), BATCH_TIMEOUT_MS);
+      pending.done = (err) => {
+        clearTimeout(timer);
+        this.bySeq.delete(begin);
+        for (const s of seqs) this.bySeq.delete(s);
+        if (--this.waiting === 0 && !this.closed) this.sock.ref(false);
+        pending.done = () => undefined;
+        if (err) reject(err);
+        else resolve(pending.results.map((r) => r ?? { errno: 0 }));
+      };
+      this.bySeq.set(begin, [pending, -1]);
+      seqs.forEach((s, i) => this.bySeq.set(s, [pending, i]));
+      if (this.waiting++ === 0) this.sock.ref(true);
+      if (msgs.length === 0) return pending.done();
+      this.sock.socket.send(bytes, {}, (err) => {
+        if (err) pending.done(nftKernelError(op, Math.abs(err.errno) || 5));
+      });
+    });
+  }
+
+  private receive(msgs: NetlinkMessage[]): void {
+    for (const m of msgs) {
+      if (m.type !== NLMSG_ERROR) continue;
+      const entry = this.bySeq.get(m.seq);
+      if (!entry) continue;
+      const [pending, index] = entry;
+      const answer = parseErrorPayload(m.data, m.flags);
+      if (index < 0) {
+        if (answer.errno !== 0) pending.done(nftKernelError('nftables batch', answer.errno, answer.text));
+        continue;
+      }
+      if (pending.results[index] !== undefined) continue;
+      pending.results[index] = answer;
+      if (--pending.left === 0) pending.done();
+    }
+  }
+
+  private failAll(err: KernelError): void {
+    for (const [pending] of [...this.bySeq.values()]) pending.done(err);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll(nftKernelError('nftables netlink socket', 9, 'closed'));
+    this.sock.close();
+  }
+}
+
+let shared: NftSocket | undefined;
+const loadNetnsInode = statSync('/proc/thread-self/ns/net').ino;
+
+/** The process's nftables socket (host netns), opened on first use; shared, never closed
+ * by callers (closeNftSocket ends it, e.g. before exit in tests). */
+export function nftSocket(): NftSocket {
+  if (shared && !shared.closed) return shared;
+  if (statSync('/proc/thread-self/ns/net').ino !== loadNetnsInode) {
+    throw new KernelError('open nftables netlink socket', 22, 'EINVAL', 'the calling thread is inside another netns');
+  }
+  try {
+    shared = new NftSocket();
+  } catch (err) {
+    const e = err as { errno?: number; message?: string };
+    throw nftKernelError('open nftables netlink socket', Math.abs(e.errno ?? 5) || 5, e.message);
+  }
+  return shared;
+}
+
+/** Closes the shared socket (pending batches fail with EBADF); the next use opens a new one. */
+export function closeNftSocket(): void {
+  shared?.close();
+  shared = undefined;
+}
+
+export type { NftSocket };
