@@ -19,4 +19,4 @@ export { Firewall, type FirewallOptions } from './firewall.js';
 // Published ports as nftables map elements, changed over NETLINK_NETFILTER (no exec per change).
 export { PortMap, renderPortMapLayout, parsePortMapList, describeMapping, type PortMapOptions } from './nft-ports.js';
 export { mappingElement, elementMapping, elementMessage, encodeBatch, type NftPortMapping, type MapElement, type MapName } from './nft-ports-encode.js';
-export { closeNftSocket } from './nft-ports-socket.js';
+export { closeNftSocket } from '../netlink/nfnetlink.js';

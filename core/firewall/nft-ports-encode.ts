@@ -8,25 +8,18 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { Address6 } from 'ip-address';
 import { ConfigError } from '../errors.js';
+import {
+  nfgenmsg, nlattr, NFNL_SUBSYS_NFTABLES, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST,
+  type BatchMessage,
+} from '../netlink/nfnetlink.js';
 
-export const NETLINK_NETFILTER = 12;
-export const NFNL_SUBSYS_NFTABLES = 10;
-export const NFNL_MSG_BATCH_BEGIN = 0x10;
-export const NFNL_MSG_BATCH_END = 0x11;
+// The batch framing and the socket live in core/netlink (the only user of the netlink package).
+export { encodeBatch, parseErrorPayload, nlmsg, NLM_F_EXCL, NETLINK_NETFILTER, NFNL_SUBSYS_NFTABLES, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, type BatchMessage } from '../netlink/nfnetlink.js';
+
 export const NFT_MSG_NEWSETELEM = 12;
 export const NFT_MSG_DELSETELEM = 14;
-export const NLMSG_ERROR = 2;
-
-export const NLM_F_REQUEST = 0x1;
-export const NLM_F_ACK = 0x4;
-export const NLM_F_EXCL = 0x200;
-export const NLM_F_CREATE = 0x400;
-export const NLM_F_CAPPED = 0x100;
-export const NLM_F_ACK_TLVS = 0x200;
-
-const NFPROTO_UNSPEC = 0;
 const NFPROTO_INET = 1;
-const NLA_F_NESTED = 0x8000;
+
 // enum nft_set_elem_list_attributes / nft_set_elem_attributes / nft_data_attributes
 const NFTA_SET_ELEM_LIST_TABLE = 1;
 const NFTA_SET_ELEM_LIST_SET = 2;
@@ -35,7 +28,6 @@ const NFTA_LIST_ELEM = 1;
 const NFTA_SET_ELEM_KEY = 1;
 const NFTA_SET_ELEM_DATA = 2;
 const NFTA_DATA_VALUE = 1;
-const NLMSGERR_ATTR_MSG = 1;
 
 /** tsnet's nftables table (family inet) and its four DNAT maps. */
 export const NFT_TABLE = 'tsnet';
@@ -134,47 +126,11 @@ function component(b: Buffer): Buffer {
   return out;
 }
 
-/** One netlink attribute, padded to 4 bytes. */
-export function nlattr(type: number, payload: Buffer | Buffer[], nested = false): Buffer {
-  const body = Array.isArray(payload) ? Buffer.concat(payload) : payload;
-  const out = Buffer.alloc((4 + body.length + 3) & ~3);
-  out.writeUInt16LE(4 + body.length, 0);
-  out.writeUInt16LE(type | (nested ? NLA_F_NESTED : 0), 2);
-  body.copy(out, 4);
-  return out;
-}
-
 function cstr(s: string): Buffer {
   return Buffer.from(`${s}\0`);
 }
 
-/** struct nfgenmsg: family, version NFNETLINK_V0, res_id (big endian). */
-function nfgenmsg(family: number, resId: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt8(family, 0);
-  b.writeUInt16BE(resId, 2);
-  return b;
-}
-
-/** One netlink message: nlmsghdr (port id 0: the kernel answers to the sending socket). */
-export function nlmsg(type: number, flags: number, seq: number, payload: Buffer): Buffer {
-  const out = Buffer.alloc(16 + ((payload.length + 3) & ~3));
-  out.writeUInt32LE(16 + payload.length, 0);
-  out.writeUInt16LE(type, 4);
-  out.writeUInt16LE(flags, 6);
-  out.writeUInt32LE(seq >>> 0, 8);
-  payload.copy(out, 16);
-  return out;
-}
-
 export type ElementOp = 'add' | 'delete';
-
-/** A message of a batch before sequence numbers are assigned. */
-export interface BatchMessage {
-  type: number;
-  flags: number;
-  payload: Buffer;
-}
 
 /**
  * Pure: NFT_MSG_NEWSETELEM (NLM_F_CREATE without NLM_F_EXCL: an element that exists with
@@ -195,39 +151,3 @@ export function elementMessage(op: ElementOp, el: MapElement, table = NFT_TABLE)
   return { type, flags, payload };
 }
 
-/**
- * Pure: one datagram holding BATCH_BEGIN, the messages, BATCH_END (res_id
- * NFNL_SUBSYS_NFTABLES), numbered from `firstSeq`. Returns the bytes and the sequence
- * numbers: begin, one per message (in order), end.
- */
-export function encodeBatch(msgs: readonly BatchMessage[], firstSeq: number): { bytes: Buffer; begin: number; seqs: number[]; end: number } {
-  const frame = nfgenmsg(NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES);
-  const seqAt = (i: number) => ((firstSeq + i - 1) % 0xffffffff) + 1; // 1..2^32-1, wraps past 0
-  const begin = seqAt(0);
-  const seqs = msgs.map((_, i) => seqAt(i + 1));
-  const end = seqAt(msgs.length + 1);
-  const bytes = Buffer.concat([
-    nlmsg(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, begin, frame),
-    ...msgs.map((m, i) => nlmsg(m.type, m.flags, seqs[i] ?? 0, m.payload)),
-    nlmsg(NFNL_MSG_BATCH_END, NLM_F_REQUEST, end, frame),
-  ]);
-  return { bytes, begin, seqs, end };
-}
-
-/** Pure: the payload of an NLMSG_ERROR message: errno (positive, 0 = ACK) and the kernel's
- * extended-ACK text when it sent one. */
-export function parseErrorPayload(data: Buffer, flags: number): { errno: number; text?: string } {
-  if (data.length < 4) return { errno: 5 };
-  const errno = -data.readInt32LE(0);
-  if (!(flags & NLM_F_ACK_TLVS) || data.length < 20) return { errno };
-  // struct nlmsgerr: error, then the request's header (and, unless capped, its payload).
-  let off = 4 + ((flags & NLM_F_CAPPED) ? 16 : data.readUInt32LE(4));
-  while (off + 4 <= data.length) {
-    const len = data.readUInt16LE(off);
-    const type = data.readUInt16LE(off + 2) & ~NLA_F_NESTED;
-    if (len < 4 || off + len > data.length) break;
-    if (type === NLMSGERR_ATTR_MSG) return { errno, text: data.subarray(off + 4, off + len).toString().replace(/\0+$/, '') };
-    off += (len + 3) & ~3;
-  }
-  return { errno };
-}

@@ -21,7 +21,7 @@ import {
   elementMapping, elementMessage, isAnyAddress, mappingElement, NFT_TABLE,
   type BatchMessage, type MapElement, type MapName, type NftPortMapping,
 } from './nft-ports-encode.js';
-import { nftKernelError, nftSocket, type MessageResult } from './nft-ports-socket.js';
+import { nftKernelError, nftSocket, type MessageResult } from '../netlink/nfnetlink.js';
 
 const EEXIST = 17;
 const ENOENT = 2;

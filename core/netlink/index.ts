@@ -16,3 +16,5 @@ export {
   type NeighSpec, type FdbSpec, type NeighInfo, type FdbInfo,
 } from './neigh.js';
 export { parseCidr, parseIp, parseMac, formatMac, type MacvlanMode, type IpvlanMode } from './encode.js';
+// nfnetlink (nftables batches) for core/firewall's PortMap.
+export { nftSocket, closeNftSocket, nftKernelError, encodeBatch, nfgenmsg, type BatchMessage, type MessageResult } from './nfnetlink.js';

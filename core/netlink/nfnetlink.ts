@@ -1,16 +1,96 @@
 /**
- * The process's NETLINK_NETFILTER socket and nftables batches over it. One socket per
- * process, opened lazily in the process's own (host) netns, unreferenced while idle (it
- * never keeps the event loop alive) and referenced while a batch waits for its answers.
- * Every message of a batch carries NLM_F_ACK, so the kernel answers each one (0 or an
- * errno) after it committed or aborted the whole batch; a batch-level failure (e.g. the
- * commit itself) is answered on the BATCH_BEGIN sequence number.
+ * NETLINK_NETFILTER (nfnetlink) for nftables: batch framing (NFNL_MSG_BATCH_BEGIN / END
+ * around messages, res_id NFNL_SUBSYS_NFTABLES), error parsing, and the process's socket.
+ * Pure encoders plus one shared socket in the process's own (host) netns. The messages
+ * themselves (set elements, ...) are built by their users (core/firewall/nft-ports).
  */
 import { statSync } from 'node:fs';
 import { getSystemErrorMap } from 'node:util';
 import { createNetlink, type NetlinkMessage, type NetlinkSocket } from 'netlink';
 import { KernelError } from '../errors.js';
-import { encodeBatch, NETLINK_NETFILTER, NLMSG_ERROR, parseErrorPayload, type BatchMessage } from './nft-ports-encode.js';
+import { nlattr } from './encode.js';
+
+export { nlattr };
+
+export const NETLINK_NETFILTER = 12;
+export const NFNL_SUBSYS_NFTABLES = 10;
+export const NFNL_MSG_BATCH_BEGIN = 0x10;
+export const NFNL_MSG_BATCH_END = 0x11;
+export const NLMSG_ERROR = 2;
+
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_ACK = 0x4;
+export const NLM_F_EXCL = 0x200;
+export const NLM_F_CREATE = 0x400;
+export const NLM_F_CAPPED = 0x100;
+export const NLM_F_ACK_TLVS = 0x200;
+
+const NFPROTO_UNSPEC = 0;
+const NLA_F_NESTED = 0x8000;
+const NLMSGERR_ATTR_MSG = 1;
+
+/** struct nfgenmsg: family, version NFNETLINK_V0, res_id (big endian). */
+export function nfgenmsg(family: number, resId: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt8(family, 0);
+  b.writeUInt16BE(resId, 2);
+  return b;
+}
+
+/** One netlink message: nlmsghdr (port id 0: the kernel answers to the sending socket). */
+export function nlmsg(type: number, flags: number, seq: number, payload: Buffer): Buffer {
+  const out = Buffer.alloc(16 + ((payload.length + 3) & ~3));
+  out.writeUInt32LE(16 + payload.length, 0);
+  out.writeUInt16LE(type, 4);
+  out.writeUInt16LE(flags, 6);
+  out.writeUInt32LE(seq >>> 0, 8);
+  payload.copy(out, 16);
+  return out;
+}
+
+/** A message of a batch before sequence numbers are assigned. */
+export interface BatchMessage {
+  type: number;
+  flags: number;
+  payload: Buffer;
+}
+
+/**
+ * Pure: one datagram holding BATCH_BEGIN, the messages, BATCH_END (res_id
+ * NFNL_SUBSYS_NFTABLES), numbered from `firstSeq`. Returns the bytes and the sequence
+ * numbers: begin, one per message (in order), end.
+ */
+export function encodeBatch(msgs: readonly BatchMessage[], firstSeq: number): { bytes: Buffer; begin: number; seqs: number[]; end: number } {
+  const frame = nfgenmsg(NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES);
+  const seqAt = (i: number) => ((firstSeq + i - 1) % 0xffffffff) + 1; // 1..2^32-1, wraps past 0
+  const begin = seqAt(0);
+  const seqs = msgs.map((_, i) => seqAt(i + 1));
+  const end = seqAt(msgs.length + 1);
+  const bytes = Buffer.concat([
+    nlmsg(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, begin, frame),
+    ...msgs.map((m, i) => nlmsg(m.type, m.flags, seqs[i] ?? 0, m.payload)),
+    nlmsg(NFNL_MSG_BATCH_END, NLM_F_REQUEST, end, frame),
+  ]);
+  return { bytes, begin, seqs, end };
+}
+
+/** Pure: the payload of an NLMSG_ERROR message: errno (positive, 0 = ACK) and the kernel's
+ * extended-ACK text when it sent one. */
+export function parseErrorPayload(data: Buffer, flags: number): { errno: number; text?: string } {
+  if (data.length < 4) return { errno: 5 };
+  const errno = -data.readInt32LE(0);
+  if (!(flags & NLM_F_ACK_TLVS) || data.length < 20) return { errno };
+  // struct nlmsgerr: error, then the request's header (and, unless capped, its payload).
+  let off = 4 + ((flags & NLM_F_CAPPED) ? 16 : data.readUInt32LE(4));
+  while (off + 4 <= data.length) {
+    const len = data.readUInt16LE(off);
+    const type = data.readUInt16LE(off + 2) & ~NLA_F_NESTED;
+    if (len < 4 || off + len > data.length) break;
+    if (type === NLMSGERR_ATTR_MSG) return { errno, text: data.subarray(off + 4, off + len).toString().replace(/\0+$/, '') };
+    off += (len + 3) & ~3;
+  }
+  return { errno };
+}
 
 const BATCH_TIMEOUT_MS = 10_000;
 /** Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max). */
