@@ -7,3 +7,4 @@ export { bridgeDriver, bridgeName, type BridgeOptions } from './bridge.js';
 export { macvlanDriver, type MacvlanOptions } from './macvlan.js';
 export { hostDriver, noneDriver } from './host-none.js';
 export { checkIfname, checkMac, parseMtu } from './options.js';
+export { OWNER_LABEL, OWNER_DOCKER } from './labels.js';

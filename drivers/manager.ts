@@ -11,7 +11,7 @@ import * as nl from '../core/netlink/index.js';
 import { isNetns } from '../core/netns/index.js';
 import { Firewall, networkRules, portRules, type RuleSet } from '../core/firewall/index.js';
 import { openStore, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
-import { Ipam, macFromIp } from '../ipam/index.js';
+import { Ipam, cidrContains, macFromIp, normalizeIp } from '../ipam/index.js';
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
 import { bridgeName, type BridgeOptions } from './bridge.js';
 import { checkIfname, checkMac, hostIfnameFor } from './options.js';
@@ -21,6 +21,12 @@ import type { EndpointAddress, EndpointPlan, Network, NetworkSubnet, Placement }
 
 export interface SubnetRequest {
   subnet: string;
+  /**
+   * Adopt this existing, unassigned pool (one made by an IPAM caller, e.g. libnetwork's
+   * RequestPool) instead of creating one: `subnet` must be the pool's. The network hands
+   * it back, unassigned and with its allocations, when it is removed.
+   */
+  poolId?: string;
   ipRange?: string;
   gateway?: string;
   auxAddresses?: Record<string, string>;
@@ -55,6 +61,13 @@ export interface AttachRequest {
   mac?: string;
   mtu?: number;
   ports?: PortRequest[];
+  /**
+   * `ipv4` / `ipv6` are already allocated in the network's pools by the caller (e.g. Docker
+   * through libnetwork's IPAM RequestAddress): the endpoint uses them as they are and leaves
+   * them allocated at detach; the caller releases them. A family without an address given
+   * gets none.
+   */
+  preallocated?: boolean;
 }
 
 export interface EndpointInfo {
@@ -166,19 +179,29 @@ export class NetworkManager {
     const parsed = driver.parseOptions(req.options ?? {});
     const subnets = usesIpam(driver.name) ? await this.subnetRequests(req) : [];
     const id = req.id ?? randomBytes(32).toString('hex');
+    const adopted = subnets.flatMap((s) => (s.poolId ? [s.poolId] : []));
     const row = this.store.tx(() => {
       if (this.store.networks.get(req.name)) throw new ConflictError(`network "${req.name}" already exists`, 'name');
       const r = this.store.networks.insert({
-        id, name: req.name, driver: driver.name, options: { raw: req.options ?? {}, parsed },
+        id, name: req.name, driver: driver.name, options: { raw: req.options ?? {}, parsed, ...(adopted.length > 0 ? { adoptedPools: adopted } : {}) },
         internal: req.internal ?? false, ipv6: req.ipv6 ?? false, labels: req.labels ?? {}, state: 'creating',
       });
-      subnets.forEach((s) => this.ipam.createPool({
+      subnets.forEach((s) => (s.poolId ? this.adoptPool(s.poolId, s.subnet, id) : this.ipam.createPool({
         networkId: id, subnet: s.subnet, ...(s.ipRange ? { ipRange: s.ipRange } : {}),
         ...(s.gateway ? { gateway: s.gateway } : {}), ...(s.auxAddresses ? { aux: s.auxAddresses } : {}),
-      }));
+      })));
       return r;
     });
     return { row, driver };
+  }
+
+  /** Assigns an unassigned pool whose subnet is `subnet` to network `id` (inside the caller's tx). */
+  private adoptPool(poolId: string, subnet: string, id: string): void {
+    const pool = this.ipam.getPool(poolId);
+    if (!pool) throw new NotFoundError(`pool ${poolId} not found`);
+    if (pool.networkId !== undefined) throw new ConflictError(`pool ${pool.subnet} already belongs to network ${pool.networkId}`, 'subnet');
+    if (pool.subnet !== subnet) throw new ConfigError(`pool ${poolId} is ${pool.subnet}, not ${subnet}`, 'subnet');
+    this.ipam.assignPool(poolId, id);
   }
 
   /** The requested subnets, or a free default one per family (avoiding routed subnets). */
@@ -197,8 +220,13 @@ export class NetworkManager {
   private async undoNetwork(net: NetworkInfo, driver: AnyDriver): Promise<void> {
     await this.firewall.apply({ remove: this.networkRuleSets(net) });
     await driver.removeNetwork(net);
+    const adopted = new Set((this.store.networks.get(net.id)?.options as { adoptedPools?: string[] } | undefined)?.adoptedPools ?? []);
     this.store.tx(() => {
-      for (const s of net.subnets) this.ipam.deletePool(s.poolId);
+      // Adopted pools go back to their IPAM caller (unassigned) before the row's cascade.
+      for (const s of net.subnets) {
+        if (adopted.has(s.poolId)) this.ipam.assignPool(s.poolId, null);
+        else this.ipam.deletePool(s.poolId);
+      }
       this.store.networks.remove(net.id);
     });
   }
@@ -333,6 +361,37 @@ export class NetworkManager {
     await getDriver(net.driver).check(net, this.planOf(row), ep.placement);
   }
 
+  /**
+   * Publishes ports of an existing endpoint of a bridge network (libnetwork's
+   * ProgramExternalConnectivity): reserves them and adds their DNAT rules (host netns), all
+   * or nothing. Returns the new bindings; unpublish or detach removes them.
+   */
+  async publish(endpointId: string, ports: PortRequest[]): Promise<PortBinding[]> {
+    const row = this.store.endpoints.get(endpointId);
+    if (!row) throw new NotFoundError(`endpoint ${endpointId} not found`);
+    ports.forEach((p, i) => validatePortRequest(p, `ports[${i}]`));
+    if (ports.length === 0) return [];
+    const net = this.getNetwork(row.networkId);
+    if (net.driver !== 'bridge') throw new ConfigError(`port publishing needs a bridge network, "${net.name}" is ${net.driver}`, 'ports');
+    const v4 = this.planOf(row).addresses.find((a) => a.family === 4);
+    const bindings = this.store.tx(() => this.reservePorts(net, endpointId, v4?.ip, ports));
+    try {
+      await this.firewall.apply({ add: this.portRuleSets(net, bindings) });
+    } catch (err) {
+      this.store.tx(() => bindings.forEach((b) => this.store.ports.release(b.proto, b.hostIp, b.hostPort)));
+      throw err;
+    }
+    return bindings;
+  }
+
+  /** Removes every published port of an endpoint (rules, then reservations); idempotent. */
+  async unpublish(endpointId: string): Promise<void> {
+    const ep = this.getEndpoint(endpointId);
+    if (!ep || ep.ports.length === 0) return;
+    await this.firewall.apply({ remove: this.portRuleSets(this.getNetwork(ep.networkId), ep.ports) });
+    this.store.tx(() => this.store.ports.releaseEndpoint(endpointId));
+  }
+
   getEndpoint(id: string): EndpointInfo | undefined {
     return this.store.endpoints.get(id) ? this.endpointInfo(id) : undefined;
   }
@@ -352,9 +411,14 @@ export class NetworkManager {
     const id = req.id ?? randomBytes(32).toString('hex');
     return this.store.tx(() => {
       if (this.store.endpoints.get(id)) throw new ConflictError(`endpoint ${id} already exists`, 'id');
-      const addresses = net.subnets.map((s) => this.allocate(s, id, s.family === 4 ? req.ipv4 : req.ipv6));
+      const addresses = net.subnets.flatMap((s) => {
+        const ip = s.family === 4 ? req.ipv4 : req.ipv6;
+        if (req.preallocated) return ip && cidrContains(s.subnet, ip) ? [this.heldAddress(s, ip)] : [];
+        return [this.allocate(s, id, ip)];
+      });
       for (const [f, ip] of [[4, req.ipv4], [6, req.ipv6]] as const) {
         if (ip && !net.subnets.some((s) => s.family === f)) throw new ConfigError(`network "${net.name}" has no IPv${f} subnet for ${ip}`, f === 4 ? 'ipv4' : 'ipv6');
+        if (ip && req.preallocated && !addresses.some((a) => a.family === f)) throw new ConfigError(`address ${ip} is in no subnet of network "${net.name}"`, f === 4 ? 'ipv4' : 'ipv6');
       }
       const v4 = addresses.find((a) => a.family === 4);
       const mac = req.mac ?? (v4 ? macFromIp(v4.ip) : randomMac());
@@ -373,6 +437,16 @@ export class NetworkManager {
   private allocate(s: NetworkSubnet, owner: string, ip: string | undefined): EndpointAddress {
     const a = this.ipam.allocate(s.poolId, { owner, ...(ip ? { ip } : {}) });
     return { family: s.family, ip: a.ip, cidr: a.cidr, ...(s.gateway ? { gateway: s.gateway } : {}) };
+  }
+
+  /** An address the caller allocated in pool `s` (preallocated attach); ConflictError when it is not. */
+  private heldAddress(s: NetworkSubnet, ip: string): EndpointAddress {
+    const field = s.family === 4 ? 'ipv4' : 'ipv6';
+    const canonical = normalizeIp(ip, field);
+    const pool = this.ipam.getPool(s.poolId);
+    const held = this.store.allocations.get(s.poolId, canonical);
+    if (!pool || !held || held.kind !== 'endpoint') throw new ConflictError(`address ${ip} is not allocated in ${s.subnet}`, field);
+    return { family: s.family, ip: canonical, cidr: `${canonical}/${pool.prefixLen}`, ...(s.gateway ? { gateway: s.gateway } : {}) };
   }
 
   private reservePorts(net: NetworkInfo, endpointId: string, containerIp: string | undefined, ports: PortRequest[]): PortBinding[] {

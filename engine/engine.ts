@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ConfigError, ConflictError, NotFoundError, log, paths, type Paths } from '../core/index.js';
 import * as nl from '../core/netlink/index.js';
 import { closeNetns, createNetns, deleteNetns, isNetns, netlinkIn, openNetns } from '../core/netns/index.js';
-import { NetworkManager, parsePortSpec, type EndpointInfo, type NetworkInfo } from '../drivers/index.js';
+import { NetworkManager, OWNER_DOCKER, OWNER_LABEL, parsePortSpec, type EndpointInfo, type NetworkInfo } from '../drivers/index.js';
 import { openStore, type ContainerRow } from '../store/index.js';
 import { DnsServer, NameTable, readResolvConf, upstreamsFor } from './dns/index.js';
 import { ContainerRuntime, ImageStore } from './runtime/index.js';
@@ -92,6 +92,7 @@ export class Engine {
   async removeNetwork(ref: string): Promise<void> {
     const net = this.mgr.getNetwork(ref);
     if (BUILTIN_NETWORKS.has(net.name)) throw new ConflictError(`network "${net.name}" is a built-in network and cannot be removed`);
+    if (dockerOwned(net)) throw new ConflictError(`network "${net.name}" belongs to Docker: remove it with docker network rm`);
     const users = this.mgr.listEndpoints(net.id).map((e) => this.containerNames().get(e.sandbox) ?? e.sandbox);
     if (users.length > 0) throw new ConflictError(`network "${net.name}" has active endpoints: ${users.join(', ')}`);
     await this.stopDns(net);
@@ -103,7 +104,7 @@ export class Engine {
     const used = new Set(this.mgr.store.containers.list().flatMap((c) => (c.config as unknown as ContainerConfig).networks.map((n) => n.network)));
     const removed: string[] = [];
     for (const n of this.mgr.listNetworks()) {
-      if (BUILTIN_NETWORKS.has(n.name) || used.has(n.id) || this.mgr.listEndpoints(n.id).length > 0) continue;
+      if (BUILTIN_NETWORKS.has(n.name) || dockerOwned(n) || used.has(n.id) || this.mgr.listEndpoints(n.id).length > 0) continue;
       await this.removeNetwork(n.id);
       removed.push(n.name);
     }
@@ -501,9 +502,14 @@ function usesNetworks(mode: string): boolean {
   return mode !== 'host' && mode !== 'none' && !mode.startsWith('container:');
 }
 
-/** Embedded DNS serves user-defined bridge networks (not the default "bridge", as Docker). */
+/** Embedded DNS serves user-defined bridge networks (not the default "bridge", as Docker; not Docker's own, whose containers use Docker's resolver). */
 function dnsServed(net: NetworkInfo): boolean {
-  return net.driver === 'bridge' && net.name !== 'bridge';
+  return net.driver === 'bridge' && net.name !== 'bridge' && !dockerOwned(net);
+}
+
+/** Networks dockerd created through tsnet's remote driver: Docker manages their life. */
+function dockerOwned(net: NetworkInfo): boolean {
+  return net.labels[OWNER_LABEL] === OWNER_DOCKER;
 }
 
 const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'keen', 'lucid', 'merry', 'quiet', 'swift', 'wise'];

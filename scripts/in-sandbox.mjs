@@ -49,6 +49,9 @@ const env = {
   TSNET_SANDBOX: '1',
   TSNET_ROOT: process.env.TSNET_ROOT ?? join(state, 'lib'),
   TSNET_RUN: process.env.TSNET_RUN ?? join(state, 'run'),
+  // tsnetd serves the Docker plugin in /run/docker/plugins by default: /run is the
+  // machine's (the sandbox has only a private mount namespace), so keep it in the sandbox.
+  TSNET_DOCKER_PLUGIN_DIR: process.env.TSNET_DOCKER_PLUGIN_DIR ?? join(state, 'docker-plugins'),
 };
 const r = spawnSync(
   'unshare',

@@ -8,6 +8,8 @@ export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(
   iproute2 iptables nftables util-linux mount procps kmod iputils-ping busybox-static runc
   python3 make g++ graphviz
+  containernetworking-plugins
+  docker.io
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

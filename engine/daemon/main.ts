@@ -11,8 +11,9 @@ import { log, paths } from '../../core/index.js';
 import { Engine } from '../engine.js';
 import { createApiServer } from './http.js';
 import { routes } from './routes.js';
+import { DOCKER_PLUGIN_DIR, startDockerPlugin, type DockerPluginServer } from './docker-plugin.js';
 
-interface Flags { root?: string; run?: string; host?: string }
+interface Flags { root?: string; run?: string; host?: string; dockerPluginDir?: string }
 
 export async function main(argv: string[]): Promise<void> {
   const flags = new Command('tsnetd')
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--root <dir>', 'state directory (env TSNET_ROOT, default /var/lib/tsnet)')
     .option('--run <dir>', 'run directory: netns mounts, runc state (env TSNET_RUN, default /run/tsnet)')
     .option('-H, --host <socket>', 'API socket path (env TSNET_HOST, default <run>/tsnetd.sock)')
+    .option('--docker-plugin-dir <dir>', `Docker plugin socket directory, "" for none (env TSNET_DOCKER_PLUGIN_DIR, default ${DOCKER_PLUGIN_DIR})`)
     .parse(argv)
     .opts<Flags>();
   const env = { ...process.env };
@@ -39,17 +41,29 @@ export async function main(argv: string[]): Promise<void> {
   });
   chmodSync(p.apiSocket, 0o600);
   log.info({ socket: p.apiSocket, root: p.root, run: p.run }, 'tsnetd listening');
+  const docker = await serveDocker(engine, flags.dockerPluginDir ?? process.env['TSNET_DOCKER_PLUGIN_DIR'] ?? DOCKER_PLUGIN_DIR);
   const stop = (signal: string) => {
     log.info({ signal }, 'tsnetd stopping; containers keep running');
     server.close();
     server.closeAllConnections();
-    void engine.close().finally(() => {
+    void (docker?.close() ?? Promise.resolve()).then(() => engine.close()).finally(() => {
       if (existsSync(p.apiSocket)) unlinkSync(p.apiSocket);
       process.exit(0);
     });
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** Serves the Docker plugin socket in `dir` ('' = not at all); a failure is logged, the API keeps serving. */
+async function serveDocker(engine: Engine, dir: string): Promise<DockerPluginServer | undefined> {
+  if (dir === '') return undefined;
+  try {
+    return await startDockerPlugin(engine.mgr, dir);
+  } catch (err) {
+    log.error({ err, dir }, 'cannot serve the docker plugin');
+    return undefined;
+  }
 }
 
 /** Refuses to start next to a live daemon on the same socket; removes a stale socket file. */

@@ -1,0 +1,5 @@
+/** Network labels with a meaning to tsnet itself. */
+
+/** Who manages a network's life: `docker` for networks dockerd made through libnetwork/. */
+export const OWNER_LABEL = 'tsnet.owner';
+export const OWNER_DOCKER = 'docker';
