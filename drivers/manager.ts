@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, ConflictError, NotFoundError, paths, withContext, log } from '../core/index.js';
 import * as nl from '../core/netlink/index.js';
 import { isNetns } from '../core/netns/index.js';
-import { Firewall, networkRules, portRules, type RuleSet } from '../core/firewall/index.js';
+import { Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } from '../core/firewall/index.js';
 import { openStore, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
 import { Ipam, cidrContains, macFromIp, normalizeIp } from '../ipam/index.js';
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
@@ -104,11 +104,14 @@ export class NetworkManager {
   readonly store: Store;
   readonly ipam: Ipam;
   readonly firewall: Firewall;
+  readonly portMap: PortMap;
+  private portMapReady: Promise<void> | undefined;
 
-  constructor(deps: { store: Store; ipam?: Ipam; firewall?: Firewall }) {
+  constructor(deps: { store: Store; ipam?: Ipam; firewall?: Firewall; portMap?: PortMap }) {
     this.store = deps.store;
     this.ipam = deps.ipam ?? new Ipam(deps.store);
     this.firewall = deps.firewall ?? new Firewall();
+    this.portMap = deps.portMap ?? new PortMap();
   }
 
   /** Opens the store at TSNET_ROOT (or `dbFile`). The caller closes it with close(). */
@@ -284,7 +287,7 @@ export class NetworkManager {
           await this.detach(row.id);
           report.endpointsReleased.push(row.id);
         } else if (ep.ports.length > 0) {
-          await this.firewall.apply({ add: this.portRuleSets(this.getNetwork(row.networkId), ep.ports) });
+          await this.publishRules(ep.ports);
         }
       });
     }
@@ -324,8 +327,7 @@ export class NetworkManager {
       try {
         const result = await driver.attach(net, plan, req.placement, undo);
         if (bindings.length > 0) {
-          const sets = this.portRuleSets(net, bindings);
-          await undo.step('publish ports', () => this.firewall.apply({ add: sets }), () => this.firewall.apply({ remove: sets }));
+          await undo.step('publish ports', () => this.publishRules(bindings), () => this.unpublishRules(bindings));
         }
         this.store.endpoints.update(plan.id, { state: 'attached', hostIfname: result.hostIfname ?? null, ifname: result.ifname });
         undo.commit();
@@ -346,7 +348,7 @@ export class NetworkManager {
     await withContext(`detach endpoint ${endpointId.slice(0, 12)} from "${net.name}"`, async () => {
       this.store.endpoints.update(row.id, { state: 'detaching' });
       const ep = this.endpointInfo(row.id);
-      if (ep.ports.length > 0) await this.firewall.apply({ remove: this.portRuleSets(net, ep.ports) });
+      if (ep.ports.length > 0) await this.unpublishRules(ep.ports);
       await getDriver(net.driver).detach(net, this.planOf(row), ep.placement);
       this.forgetEndpoint(row.id);
     });
@@ -376,7 +378,7 @@ export class NetworkManager {
     const v4 = this.planOf(row).addresses.find((a) => a.family === 4);
     const bindings = this.store.tx(() => this.reservePorts(net, endpointId, v4?.ip, ports));
     try {
-      await this.firewall.apply({ add: this.portRuleSets(net, bindings) });
+      await this.publishRules(bindings);
     } catch (err) {
       this.store.tx(() => bindings.forEach((b) => this.store.ports.release(b.proto, b.hostIp, b.hostPort)));
       throw err;
@@ -388,7 +390,7 @@ export class NetworkManager {
   async unpublish(endpointId: string): Promise<void> {
     const ep = this.getEndpoint(endpointId);
     if (!ep || ep.ports.length === 0) return;
-    await this.firewall.apply({ remove: this.portRuleSets(this.getNetwork(ep.networkId), ep.ports) });
+    await this.unpublishRules(ep.ports);
     this.store.tx(() => this.store.ports.releaseEndpoint(endpointId));
   }
 
@@ -461,13 +463,31 @@ export class NetworkManager {
     return bindings;
   }
 
-  private portRuleSets(net: NetworkInfo, bindings: PortBinding[]): RuleSet[] {
-    const bridge = bridgeName(net as Network<BridgeOptions>);
-    return bindings.map((b) => portRules({
-      bridge, proto: b.proto, ...(b.hostIp === '0.0.0.0' ? {} : { hostIp: b.hostIp }),
-      hostPort: b.hostPort, containerIp: b.containerIp, containerPort: b.containerPort, family: b.containerIp.includes(':') ? 6 : 4,
-    }));
+  /**
+   * DNAT for published ports: elements of tsnet's nftables maps (core/firewall PortMap),
+   * changed over netlink at constant cost; the table is ensured once per process.
+   */
+  private async publishRules(bindings: PortBinding[]): Promise<void> {
+    this.portMapReady ??= this.portMap.ensure().catch((err: unknown) => {
+      this.portMapReady = undefined;
+      throw err;
+    });
+    await this.portMapReady;
+    await this.portMap.add(bindings.map(toNft));
   }
+
+  /** Idempotent: mappings already gone (or never made) are fine. */
+  private async unpublishRules(bindings: PortBinding[]): Promise<void> {
+    await this.portMap.remove(bindings.map(toNft));
+  }
+
+  /** Removes every tsnet firewall object (iptables chains and the nftables table); tests, uninstall. */
+  async teardownFirewall(): Promise<void> {
+    await this.firewall.teardown();
+    await this.portMap.teardown();
+    this.portMapReady = undefined;
+  }
+
 
   /** Releases the endpoint's addresses and ports and deletes its record, in one transaction. */
   private forgetEndpoint(id: string): void {
@@ -503,6 +523,10 @@ export class NetworkManager {
       ports: this.store.ports.list({ endpointId: id }).map((p) => ({ proto: p.proto as Proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: p.containerIp, containerPort: p.containerPort })),
     };
   }
+}
+
+function toNft(b: PortBinding): NftPortMapping {
+  return { proto: b.proto, ...(b.hostIp === '0.0.0.0' || b.hostIp === '::' ? {} : { hostIp: b.hostIp }), hostPort: b.hostPort, containerIp: b.containerIp, containerPort: b.containerPort };
 }
 
 function randomMac(): string {

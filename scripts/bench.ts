@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   } finally {
     for (const id of filled) await mgr.detach(id);
     for (const n of mgr.listNetworks()) await mgr.removeNetwork(n.id);
-    await mgr.firewall.teardown();
+    await mgr.teardownFirewall();
     mgr.close();
     for (const f of [...fillers, target]) deleteNetns(f);
     rmSync(state, { recursive: true, force: true });

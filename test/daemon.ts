@@ -79,7 +79,7 @@ export async function purgeDaemon(d: Daemon): Promise<void> {
       if (p.kind === 'netns' && isNetns(p.netnsPath)) deleteNetns(p.netnsPath);
     }
     for (const n of mgr.listNetworks()) await mgr.removeNetwork(n.id);
-    await mgr.firewall.teardown();
+    await mgr.teardownFirewall();
   } finally {
     mgr.close();
   }

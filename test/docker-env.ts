@@ -175,7 +175,7 @@ export async function purgeTsnetd(t: Tsnetd): Promise<void> {
   try {
     for (const ep of mgr.listEndpoints()) await mgr.detach(ep.id);
     for (const n of mgr.listNetworks()) await mgr.removeNetwork(n.id);
-    await mgr.firewall.teardown();
+    await mgr.teardownFirewall();
   } finally {
     mgr.close();
   }

@@ -90,7 +90,7 @@ t('publish and unpublish on an attached endpoint: DNAT rules and reservations, a
   const bindings = await mgr.publish(a.id, [{ proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPort: 18090 }, { proto: 'udp', containerPort: 53 }]);
   assert.is(bindings.length, 2);
   assert.equal(bindings[0], { proto: 'tcp', hostIp: '127.0.0.1', hostPort: 18090, containerIp: '10.213.74.2', containerPort: 80 });
-  assert.match(await iptablesSave(), /--dport 18090 .*DNAT --to-destination 10\.213\.74\.2:80/);
+  assert.match(await iptablesSave(), /tcp \. 127\.0\.0\.1 \. 18090 : 10\.213\.74\.2 \. 80/);
   assert.is(mgr.getEndpoint(a.id)?.ports.length, 2);
   const before = await iptablesSave();
   await rejects(mgr.publish(b.id, [{ proto: 'tcp', containerPort: 81 }, { proto: 'tcp', containerPort: 80, hostPort: 18090 }]), ConflictError);

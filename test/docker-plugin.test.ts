@@ -85,7 +85,7 @@ t('tsnet IPAM + tsnet driver: the whole life of a network and an endpoint, as do
   assert.equal([tmp?.address, tmp?.mtu], ['02:42:0a:d5:50:01', 1400]);
 
   await ok('NetworkDriver.ProgramExternalConnectivity', { NetworkID: nid, EndpointID: eid, Options: { 'com.docker.network.endpoint.exposedports': exposed, 'com.docker.network.portmap': portmap } });
-  assert.match(await iptablesSave(), /-d 127\.0\.0\.1\/32 .*--dport 18081 .*DNAT --to-destination 10\.213\.80\.1:80/);
+  assert.match(await iptablesSave(), /tcp \. 127\.0\.0\.1 \. 18081 : 10\.213\.80\.1 \. 80/);
   const info = (await ok('NetworkDriver.EndpointOperInfo', { NetworkID: nid, EndpointID: eid }))['Value'] as Record<string, unknown>;
   assert.equal(info['com.docker.network.portmap'], [{ Proto: 6, IP: '10.213.80.1', Port: 80, HostIP: '127.0.0.1', HostPort: 18081, HostPortEnd: 18081 }]);
   assert.equal(info['com.docker.network.endpoint.exposedports'], exposed);

@@ -52,9 +52,21 @@ export async function addrsOf(path: string | undefined, dev?: string): Promise<s
   return links.flatMap((l) => l.addr_info.filter((a) => a.scope !== 'host' && a.scope !== 'link').map((a) => `${a.local}/${a.prefixlen}`));
 }
 
+/**
+ * tsnet's whole firewall state as text: `iptables-save` (without its "# Generated ... on
+ * <time>" comments, so two dumps compare equal) and tsnet's nftables table, where published
+ * ports live as map elements (`tcp . 18080 : 10.0.0.2 . 80`).
+ */
 export async function iptablesSave(): Promise<string> {
-  // Without the "# Generated ... on <time>" comments, so two dumps compare equal.
-  return (await run(['iptables-save'])).stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  const ipt = (await run(['iptables-save'])).stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  const nft = await run(['nft', 'list', 'table', 'inet', 'tsnet'], { okCodes: [1] });
+  return nft.exitCode === 0 ? `${ipt}\n${nft.stdout}` : ipt;
+}
+
+/** The published-port elements of tsnet's nftables maps, one `proto . [hostIp .] port : ip . port` each. */
+export async function publishedPorts(): Promise<string[]> {
+  const nft = await run(['nft', 'list', 'table', 'inet', 'tsnet'], { okCodes: [1] });
+  return [...nft.stdout.matchAll(/(?:tcp|udp) \. [^,}\n]+/g)].map((m) => m[0].trim());
 }
 
 /** Starts the net tool's server in a netns and waits until it listens. */
@@ -84,7 +96,7 @@ export function newManager(): { mgr: NetworkManager; dbFile: string } {
 export async function cleanup(mgr: NetworkManager, dbFile: string): Promise<void> {
   for (const ep of mgr.listEndpoints()) await mgr.detach(ep.id);
   for (const n of mgr.listNetworks()) await mgr.removeNetwork(n.id);
-  await mgr.firewall.teardown();
+  await mgr.teardownFirewall();
   mgr.close();
   for (const suffix of ['', '-wal', '-shm']) rmSync(dbFile + suffix, { force: true });
 }
