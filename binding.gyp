@@ -4,6 +4,16 @@
       "target_name": "tsnet_netns",
       "sources": ["core/netns/native/netns.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "tsnet_cni_shim",
+      "type": "executable",
+      "sources": ["cni/shim/tsnet-cni-shim.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "defines": [
+        "TSNET_NODE=\"<!(node -p process.execPath)\"",
+        "TSNET_CNI_SCRIPT=\"<(module_root_dir)/bin/tsnet-cni\""
+      ]
     }
   ]
 }

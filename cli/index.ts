@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { packageRoot } from '../core/paths.js';
+import { registerCniCommands } from './cni-commands.js';
 import { registerContainerCommands } from './container-commands.js';
 import { Ctx, type Io } from './context.js';
 import { registerImageCommands } from './image-commands.js';
@@ -65,6 +66,7 @@ export function buildProgram(ctx: Ctx, io: Io): Command {
   registerContainerCommands(program, ctx);
   registerImageCommands(program, ctx);
   registerSystemCommands(program, ctx, clientVersion());
+  registerCniCommands(program, ctx);
   return program;
 }
 

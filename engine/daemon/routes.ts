@@ -4,6 +4,7 @@ import { ConfigError } from '../../core/index.js';
 import type { Engine } from '../engine.js';
 import type { CreateContainerBody, CreateNetworkBody } from '../types.js';
 import type { Route } from './http.js';
+import { cniRoutes } from './cni.js';
 
 const str = { type: 'string' } as const;
 const strArr = { type: 'array', items: str } as const;
@@ -33,6 +34,7 @@ export function routes(engine: Engine): Route[] {
   return [
     { method: 'GET', path: '/v1/ping', handler: () => ({ body: { ok: true, version: '0.1.0', pid: process.pid } }) },
     { method: 'GET', path: '/v1/topology', handler: () => ({ body: engine.topology() }) },
+    ...cniRoutes(engine),
 
     { method: 'GET', path: '/v1/networks', handler: (r) => ({ body: engine.listNetworks(r.query.get('driver') ?? undefined) }) },
     { method: 'POST', path: '/v1/networks', schema: networkSchema, handler: async (r) => ({ status: 201, body: await engine.createNetwork(r.body as CreateNetworkBody) }) },

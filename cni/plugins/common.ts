@@ -1,0 +1,214 @@
+/**
+ * What tsnet's CNI plugins share: the host they act through (a NetworkManager: the daemon's,
+ * or one a standalone process opens on TSNET_ROOT), deterministic endpoint ids from
+ * (network, container, ifname) so DEL / CHECK / GC find what ADD made, CNI networks as tsnet
+ * networks created on first ADD, and the sandbox routes CNI asks for.
+ * Kernel work happens in the host netns (the manager's) and in CNI_NETNS.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { ConfigError, ConflictError, TryAgainError, isTsnetError, log } from '../../core/index.js';
+import * as nl from '../../core/netlink/index.js';
+import { closeNetns, isNetns, netlinkIn, openNetns } from '../../core/netns/index.js';
+import { parseCidr } from '../../ipam/index.js';
+import type { CreateNetworkRequest, NetworkInfo, NetworkManager } from '../../drivers/index.js';
+import { CNI_ERR, CniError } from '../skel/errors.js';
+import type { CniEnv } from '../skel/env.js';
+import type { Attachment } from '../skel/dispatch.js';
+import { cidrFamily, type CniRoute } from '../skel/result.js';
+import type { ResolvedRange } from './ipam-conf.js';
+
+/** What the plugins act through. The daemon hands its own manager; standalone opens one. */
+export interface CniHost {
+  manager(): NetworkManager;
+}
+
+/** Deterministic endpoint id (64 hex) of an attachment of `kind` on CNI network `name`. */
+export function endpointId(kind: string, name: string, containerId: string, ifname: string): string {
+  return createHash('sha256').update(`tsnet-cni\0${kind}\0${name}\0${containerId}\0${ifname}`).digest('hex');
+}
+
+/** The ids of GC's valid attachments for (kind, name). */
+export function validIds(kind: string, name: string, valid: readonly Attachment[]): Set<string> {
+  return new Set(valid.map((a) => endpointId(kind, name, a.containerID, a.ifname)));
+}
+
+/** The tsnet network behind CNI network `name` of plugin kind `kind` ("cni-bridge-mynet"). */
+export function networkName(kind: string, name: string): string {
+  return `cni-${kind}-${name}`;
+}
+
+/** ADD/CHECK need CNI_NETNS to be a network namespace: code 3 when it is gone, 4 when it is something else. */
+export function requireNetns(env: CniEnv): void {
+  if (!existsSync(env.netns)) throw new CniError(CNI_ERR.UNKNOWN_CONTAINER, `netns ${env.netns} does not exist`, 'CNI_NETNS');
+  if (!isNetns(env.netns)) throw new CniError(CNI_ERR.INVALID_ENV, `CNI_NETNS ${env.netns} is not a network namespace`, 'CNI_NETNS');
+}
+
+export interface CniNetworkSpec {
+  kind: string;
+  confName: string;
+  driver: string;
+  options: Record<string, string>;
+  ranges: ResolvedRange[][];
+  /** Runs once after the network is made (e.g. bridge promiscuous mode). */
+  afterCreate?: (net: NetworkInfo) => Promise<void>;
+}
+
+const READY_KEY = 'cni.ready:';
+const FINGERPRINT = 'tsnet.cni.fingerprint';
+const WAIT_MS = 15_000;
+
+function fingerprint(spec: CniNetworkSpec): string {
+  const ranges = spec.ranges.map((set) => set.map((r) => [r.subnet, r.rangeStart ?? '', r.rangeEnd ?? '', r.gateway ?? '']));
+  return createHash('sha256').update(JSON.stringify([spec.driver, Object.entries(spec.options).sort(), ranges])).digest('hex').slice(0, 32);
+}
+
+/**
+ * The tsnet network of a CNI network, made on first use (kernel objects in the host netns,
+ * pools in the store); the caller never removes it (as the reference bridge keeps cni0).
+ * Concurrent first ADDs (other processes included) wait for the one that creates it. A
+ * network recorded with another configuration is replaced while it has no endpoints,
+ * otherwise it is code 7.
+ */
+export async function ensureCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec): Promise<NetworkInfo> {
+  const name = networkName(spec.kind, spec.confName);
+  const fp = fingerprint(spec);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const existing = await waitReady(mgr, name);
+    if (existing) {
+      if (existing.labels[FINGERPRINT] === fp) return existing;
+      const n = mgr.store.endpoints.listByNetwork(existing.id).length;
+      if (n > 0) {
+        throw new ConfigError(`CNI network "${spec.confName}" exists with another configuration (ranges or ${spec.kind} options changed) and has ${n} attachment(s); remove them first`, 'ipam.ranges');
+      }
+      log.info({ network: name }, 'cni network configuration changed; re-creating it');
+      await removeCniNetwork(mgr, existing);
+      continue;
+    }
+    try {
+      return await createCniNetwork(mgr, spec, name, fp);
+    } catch (err) {
+      if (isTsnetError(err) && err.code === 'conflict' && err.field === 'name') continue; // another process won
+      throw err;
+    }
+  }
+  throw new TryAgainError(`network ${name} is being changed by another process`);
+}
+
+async function createCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec, name: string, fp: string): Promise<NetworkInfo> {
+  const ranges = spec.ranges.map((set) => {
+    if (set.length > 1) throw new CniError(CNI_ERR.UNSUPPORTED_FIELD, `unsupported field ${set[1]?.field ?? 'ipam.ranges'}: tsnet-${spec.kind} takes one range per range set`, set[1]?.field ?? 'ipam.ranges');
+    return set[0] as ResolvedRange;
+  });
+  const req: CreateNetworkRequest = {
+    name, driver: spec.driver, options: spec.options, ipv6: ranges.some((r) => r.family === 6),
+    labels: { 'tsnet.cni.name': spec.confName, 'tsnet.cni.kind': spec.kind, [FINGERPRINT]: fp },
+    ...(ranges.length > 0 ? { subnets: ranges.map((r) => ({ subnet: r.subnet, ...(r.gateway ? { gateway: r.gateway } : {}) })) } : {}),
+  };
+  let net = await mgr.createNetwork(req);
+  try {
+    narrowRanges(mgr, net, ranges);
+    net = mgr.getNetwork(net.id);
+    await spec.afterCreate?.(net);
+  } catch (err) {
+    await removeCniNetwork(mgr, net).catch(() => undefined);
+    throw err;
+  }
+  mgr.store.kv.set(READY_KEY + net.id, fp);
+  return net;
+}
+
+/**
+ * The manager's subnets take no rangeStart/rangeEnd: before the network is marked ready (no
+ * endpoint can exist yet), each pool with host-local bounds is re-made with them, same id.
+ */
+function narrowRanges(mgr: NetworkManager, net: NetworkInfo, ranges: ResolvedRange[]): void {
+  const bounded = ranges.filter((r) => r.rangeStart || r.rangeEnd);
+  if (bounded.length === 0) return;
+  mgr.store.tx(() => {
+    for (const r of bounded) {
+      const pool = mgr.ipam.poolsOf(net.id).find((p) => p.subnet === normalizeSubnet(r.subnet));
+      if (!pool) continue;
+      mgr.ipam.deletePool(pool.id);
+      mgr.ipam.createPool({
+        id: pool.id, networkId: net.id, subnet: pool.subnet, gateway: pool.gateway ?? false,
+        ...(r.rangeStart ? { rangeStart: r.rangeStart } : {}), ...(r.rangeEnd ? { rangeEnd: r.rangeEnd } : {}),
+      });
+    }
+  });
+}
+
+function normalizeSubnet(s: string): string {
+  return parseCidr(s, 'subnet').cidr;
+}
+
+/** Removes a CNI network that has no endpoints (rules, bridge, pools, record). */
+export async function removeCniNetwork(mgr: NetworkManager, net: NetworkInfo): Promise<void> {
+  await mgr.removeNetwork(net.id);
+  mgr.store.kv.delete(READY_KEY + net.id);
+}
+
+/** The network once it is ready (waiting, bounded, while another process creates it); undefined when absent. */
+async function waitReady(mgr: NetworkManager, name: string): Promise<NetworkInfo | undefined> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const row = mgr.store.networks.get(name);
+    if (!row) return undefined;
+    if (row.state === 'ready' && mgr.store.kv.get(READY_KEY + row.id) !== undefined) return mgr.getNetwork(row.id);
+    if (Date.now() > deadline) throw new TryAgainError(`network ${name} is still being created by another process`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The CNI network's tsnet network if it exists (DEL, CHECK, GC never create it). */
+export function findCniNetwork(mgr: NetworkManager, kind: string, confName: string): NetworkInfo | undefined {
+  const row = mgr.store.networks.get(networkName(kind, confName));
+  return row ? mgr.getNetwork(row.id) : undefined;
+}
+
+/**
+ * An ADD for an attachment the store already has: a stale record (its netns gone, or another
+ * netns) is released first; a live one is code 102 (the interface exists).
+ */
+export async function releaseStale(mgr: NetworkManager, id: string, env: CniEnv, what: string): Promise<void> {
+  const ep = mgr.getEndpoint(id);
+  if (!ep) return;
+  const p = ep.placement;
+  if (p.kind === 'netns' && p.netnsPath === env.netns && isNetns(p.netnsPath)) {
+    throw new CniError(CNI_ERR.CONFLICT, `container ${env.containerId} already has interface ${env.ifname} on ${what}`, 'CNI_IFNAME');
+  }
+  log.info({ endpoint: id }, 'releasing a stale cni attachment before ADD');
+  await mgr.detach(id);
+}
+
+/**
+ * In CNI_NETNS, on `ifname`: adds `routes` (gw defaulting to the family's gateway) and
+ * removes the default routes the driver added when the configuration did not ask for them.
+ * Routes go away with the interface: the caller's rollback (detach) covers them.
+ */
+export async function applyRoutes(netns: string, ifname: string, routes: CniRoute[], gateways: Map<4 | 6, string>): Promise<void> {
+  const fd = openNetns(netns);
+  const h = netlinkIn(fd);
+  try {
+    const link = await nl.getLink(h, ifname);
+    if (!link) throw new ConflictError(`interface ${ifname} vanished from ${netns}`);
+    const wantDefault = new Set<4 | 6>();
+    for (const r of routes) {
+      const fam = cidrFamily(r.dst) ?? 4;
+      const gw = r.gw ?? gateways.get(fam);
+      const dst = r.dst.endsWith('/0') ? 'default' : r.dst;
+      if (dst === 'default') wantDefault.add(fam);
+      try {
+        await nl.addRoute(h, { dst, family: fam, dev: link.index, ...(gw ? { gateway: gw } : {}), ...(r.priority !== undefined ? { metric: r.priority } : {}) });
+      } catch (err) {
+        if (!(isTsnetError(err) && (err as { errno?: number }).errno === 17)) throw err;
+      }
+    }
+    for (const [fam, gw] of gateways) {
+      if (!wantDefault.has(fam)) await nl.delRoute(h, { dst: 'default', family: fam, gateway: gw, dev: link.index });
+    }
+  } finally {
+    h.close();
+    closeNetns(fd);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * CHECK and STATUS shared by the main plugins (tsnet-bridge, tsnet-macvlan): the attachment
+ * in the store, the kernel (through the manager's check) and the prevResult must agree.
+ */
+import { parseIp, type Pool } from '../../ipam/index.js';
+import type { NetworkInfo, NetworkManager } from '../../drivers/index.js';
+import { CNI_ERR, CniError } from '../skel/errors.js';
+import type { PluginRequest } from '../skel/dispatch.js';
+import type { BaseConf } from '../skel/config.js';
+import { endpointId, findCniNetwork, requireNetns, validIds, type CniHost } from './common.js';
+
+type Verb = (req: PluginRequest<BaseConf>, host: CniHost) => Promise<void>;
+
+/**
+ * DEL, CHECK, GC and STATUS of a main plugin whose attachments are the endpoints of the
+ * tsnet network `cni-<kind>-<name>` (one endpoint per container id + ifname).
+ */
+export function attachmentVerbs(kind: string): { del: Verb; check: Verb; gc: Verb; status: Verb } {
+  const idOf = (req: PluginRequest<BaseConf>) => endpointId(kind, req.conf.name, req.env.containerId, req.env.ifname);
+  return {
+    async del(req, host) {
+      await host.manager().detach(idOf(req));
+    },
+    async check(req, host) {
+      requireNetns(req.env);
+      await checkAttachment(host.manager(), idOf(req), req, `network ${req.conf.name}`);
+    },
+    async gc(req, host) {
+      const mgr = host.manager();
+      const net = findCniNetwork(mgr, kind, req.conf.name);
+      if (!net) return;
+      const keep = validIds(kind, req.conf.name, req.validAttachments ?? []);
+      for (const ep of mgr.listEndpoints(net.id)) if (!keep.has(ep.id)) await mgr.detach(ep.id);
+    },
+    async status(req, host) {
+      const net = findCniNetwork(host.manager(), kind, req.conf.name);
+      if (net && !poolsAvailable(host.manager(), net)) {
+        throw new CniError(CNI_ERR.NOT_AVAILABLE, `network ${req.conf.name} has no free address left`, 'ipam');
+      }
+    },
+  };
+}
+
+/**
+ * Code 7 without prevResult, 103 when the store has no such attachment, 102 when the kernel,
+ * the store and prevResult disagree (interface, MAC, addresses, netns).
+ */
+export async function checkAttachment(mgr: NetworkManager, id: string, req: PluginRequest, what: string): Promise<void> {
+  const { env } = req;
+  const prev = req.prevResult;
+  if (!prev) throw new CniError(CNI_ERR.INVALID_CONFIG, 'prevResult: CHECK needs the result of ADD as prevResult', 'prevResult');
+  const ep = mgr.getEndpoint(id);
+  if (!ep) throw new CniError(CNI_ERR.NOT_FOUND, `no attachment of container ${env.containerId} interface ${env.ifname} on ${what}`, 'CNI_CONTAINERID');
+  if (ep.placement.kind === 'netns' && ep.placement.netnsPath !== env.netns) {
+    throw new CniError(CNI_ERR.CONFLICT, `interface ${env.ifname} was attached in ${ep.placement.netnsPath}, not ${env.netns}`, 'CNI_NETNS');
+  }
+  await mgr.check(id);
+  const idx = (prev.interfaces ?? []).findIndex((i) => i.name === env.ifname && i.sandbox === env.netns);
+  if (idx < 0) throw new CniError(CNI_ERR.CONFLICT, `prevResult has no interface ${env.ifname} in ${env.netns}`, 'prevResult.interfaces');
+  const iface = prev.interfaces?.[idx];
+  if (iface?.mac && iface.mac.toLowerCase() !== ep.mac.toLowerCase()) {
+    throw new CniError(CNI_ERR.CONFLICT, `prevResult says ${env.ifname} has MAC ${iface.mac}, it has ${ep.mac}`, 'prevResult.interfaces');
+  }
+  const want = new Set((prev.ips ?? []).filter((ip) => ip.interface === idx).map((ip) => ip.address));
+  const have = new Set(ep.addresses.map((a) => a.cidr));
+  for (const a of want) if (!have.has(a)) throw new CniError(CNI_ERR.CONFLICT, `prevResult address ${a} is not on ${env.ifname}`, 'prevResult.ips');
+}
+
+/** False when a pool of the network is full (an ADD would fail). */
+export function poolsAvailable(mgr: NetworkManager, net: NetworkInfo): boolean {
+  return net.subnets.every((s) => {
+    const pool = mgr.ipam.getPool(s.poolId);
+    return !pool || poolHasFree(mgr, pool);
+  });
+}
+
+/** True when the pool's dynamic range has an address no one holds (network/broadcast excluded). */
+export function poolHasFree(mgr: NetworkManager, p: Pool): boolean {
+  const start = parseIp(p.rangeStart).value;
+  const end = parseIp(p.rangeEnd).value;
+  const used = mgr.ipam.allocationsOf(p.id).filter((a) => { const v = parseIp(a.ip).value; return v >= start && v <= end; }).length;
+  const [net, len] = p.subnet.split('/');
+  const first = parseIp(net ?? '').value;
+  const bits = BigInt((p.family === 4 ? 32 : 128) - Number(len));
+  const last = first + (1n << bits) - 1n;
+  const edges = p.family === 4 && Number(len) < 31 ? (start === first ? 1n : 0n) + (end === last ? 1n : 0n) : p.family === 6 && start === first ? 1n : 0n;
+  return BigInt(used) < end - start + 1n - edges;
+}
+

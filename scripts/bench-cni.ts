@@ -1,0 +1,182 @@
+/**
+ * `npm run bench:cni` (inside a throwaway host netns, see scripts/in-sandbox.mjs): exec-level
+ * CNI ADD and DEL latency, median and p90, through tsnet's installed executables (the shim:
+ * fast path to tsnetd, and standalone with no daemon) next to Debian's reference plugins on
+ * the same configurations in the same run: bridge+ipam, bridge+ipam+ipMasq, bridge->portmap
+ * chain, macvlan; then the growth from the 1st to the 1000th container with port mappings.
+ * Loops are bounded (BENCH_ROUNDS, BENCH_FILL); everything made is removed at the end.
+ */
+import { existsSync, linkSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { packageRoot } from '../core/index.js';
+import { run, start, type Started } from '../core/exec/index.js';
+import { createNetns, deleteNetns } from '../core/netns/index.js';
+import { NetworkManager } from '../drivers/index.js';
+
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 40);
+const SA_ROUNDS = Number(process.env['BENCH_SA_ROUNDS'] ?? 15);
+const FILL = Number(process.env['BENCH_FILL'] ?? 999);
+const REF = '/usr/lib/cni';
+const ROOT = packageRoot();
+const SHIM = join(ROOT, 'build', 'Release', 'tsnet_cni_shim');
+const ALL = Array.from({ length: 255 }, (_, i) => i + 1);
+
+interface Stats { median: number; p90: number; n: number }
+function stats(xs: number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+  return { median: at(0.5), p90: at(0.9), n: s.length };
+}
+const ms = (s: Stats | undefined) => (s ? `${s.median.toFixed(1).padStart(6)} / ${s.p90.toFixed(1).padStart(6)}` : '     - /      -');
+const ratio = (a: Stats | undefined, b: Stats | undefined) => (a && b ? `${(a.median / b.median).toFixed(2)}x` : '-');
+
+type Json = Record<string, unknown>;
+interface Step { argv: string[]; conf: (prev?: Json) => Json }
+interface Flavour { name: string; add: Step[]; del: Step[]; env: NodeJS.ProcessEnv }
+
+const state = mkdtempSync(join(tmpdir(), 'tsnet-bench-cni-'));
+const binDir = join(state, 'bin');
+const nsDir = join(state, 'netns');
+
+function env(base: NodeJS.ProcessEnv, cmd: string, id: string, netns: string, ifname = 'eth0'): NodeJS.ProcessEnv {
+  return { ...base, CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: ifname };
+}
+
+/** One ADD (all steps chained through prevResult) or DEL; throws on a plugin error. */
+async function invoke(f: Flavour, cmd: 'ADD' | 'DEL', id: string, netns: string, ifname?: string): Promise<void> {
+  let prev: Json | undefined;
+  for (const s of cmd === 'ADD' ? f.add : f.del) {
+    const r = await run(s.argv, { input: JSON.stringify(s.conf(prev)), env: env(f.env, cmd, id, netns, ifname), okCodes: ALL, timeoutMs: 60_000 });
+    if (r.exitCode !== 0) throw new Error(`${f.name} ${cmd} ${s.argv[0] ?? ''}: ${r.stdout} ${r.stderr}`);
+    if (cmd === 'ADD') prev = JSON.parse(r.stdout) as Json;
+  }
+}
+
+async function measure(f: Flavour, netns: string, rounds: number): Promise<{ add: Stats; del: Stats }> {
+  const add: number[] = [];
+  const del: number[] = [];
+  for (let i = 0; i < rounds + 3; i++) {
+    const id = `${f.name.replace(/[^a-z0-9]/gi, '')}${i}`;
+    const t0 = performance.now();
+    await invoke(f, 'ADD', id, netns);
+    const t1 = performance.now();
+    await invoke(f, 'DEL', id, netns);
+    const t2 = performance.now();
+    if (i >= 3) { add.push(t1 - t0); del.push(t2 - t1); }
+  }
+  return { add: stats(add), del: stats(del) };
+}
+
+function ours(kind: (typeof KINDS)[number], base: NodeJS.ProcessEnv, label: 'fast' | 'standalone' | 'growth'): Flavour {
+  const bin = (p: string) => [join(binDir, p)];
+  const offset = { fast: 0, standalone: 1, growth: 2 }[label] ?? 0;
+  const ipam = { type: 'tsnet-ipam', ranges: [[{ subnet: `10.${150 + KINDS.indexOf(kind) * 3 + offset}.0.0/16` }]] };
+  const name = `${label}-${kind}`;
+  const main: Step = kind === 'macvlan'
+    ? { argv: bin('tsnet-macvlan'), conf: () => ({ cniVersion: '1.0.0', name, type: 'tsnet-macvlan', master: 'benchpar0', ipam }) }
+    : { argv: bin('tsnet-bridge'), conf: () => ({ cniVersion: '1.0.0', name, type: 'tsnet-bridge', bridge: `tsb${offset}-${kind}`, isGateway: true, ipMasq: kind === 'masq', ipam }) };
+  const pm: Step = { argv: bin('tsnet-portmap'), conf: (prev) => ({ cniVersion: '1.0.0', name, type: 'tsnet-portmap', prevResult: prev, runtimeConfig: { portMappings: PORTS } }) };
+  return { name: `${label} ${kind}`, add: kind === 'portmap' ? [main, pm] : [main], del: kind === 'portmap' ? [pm, main] : [main], env: base };
+}
+
+const KINDS = ['bridge', 'masq', 'portmap', 'macvlan'] as const;
+const PORTS = [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }, { hostPort: 18443, containerPort: 443, protocol: 'tcp' }];
+
+function reference(kind: 'bridge' | 'masq' | 'portmap' | 'macvlan', dataDir: string): Flavour {
+  const ipam = { type: 'host-local', dataDir, ranges: [[{ subnet: `10.${170 + KINDS.indexOf(kind)}.0.0/16` }]] };
+  const name = `ref-${kind}`;
+  const main: Step = kind === 'macvlan'
+    ? { argv: [join(REF, 'macvlan')], conf: () => ({ cniVersion: '1.0.0', name, type: 'macvlan', master: 'benchpar0', ipam }) }
+    : { argv: [join(REF, 'bridge')], conf: () => ({ cniVersion: '1.0.0', name, type: 'bridge', bridge: `refb-${kind}`, isGateway: true, ipMasq: kind === 'masq', ipam }) };
+  const pm: Step = { argv: [join(REF, 'portmap')], conf: (prev) => ({ cniVersion: '1.0.0', name, type: 'portmap', snat: true, prevResult: prev, runtimeConfig: { portMappings: PORTS.map((p) => ({ ...p, hostPort: p.hostPort + 1000 })) } }) };
+  return { name: `reference ${kind}`, add: kind === 'portmap' ? [main, pm] : [main], del: kind === 'portmap' ? [pm, main] : [main], env: { ...process.env, CNI_PATH: REF } };
+}
+
+async function startDaemon(): Promise<{ proc: Started; socket: string; root: string }> {
+  const root = join(state, 'daemon', 'lib');
+  const runDir = join(state, 'daemon', 'run');
+  const socket = join(runDir, 'tsnetd.sock');
+  const proc = start([process.execPath, join(ROOT, 'bin', 'tsnetd'), '--root', root, '--run', runDir, '--host', socket]);
+  for (let i = 0; i < 300 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!existsSync(socket)) throw new Error(`tsnetd did not start: ${proc.output().stderr}`);
+  return { proc, socket, root };
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(SHIM)) throw new Error('build/Release/tsnet_cni_shim is missing (npm install builds it)');
+  const haveRef = existsSync(join(REF, 'bridge'));
+  mkdirSync(binDir, { recursive: true });
+  for (const p of ['tsnet-bridge', 'tsnet-ipam', 'tsnet-portmap', 'tsnet-macvlan']) linkSync(SHIM, join(binDir, p));
+  const target = join(nsDir, 'target');
+  createNetns(target);
+  await run(['ip', 'link', 'add', 'benchpar0', 'type', 'veth', 'peer', 'name', 'benchpeer0']);
+  await run(['ip', 'link', 'set', 'benchpar0', 'up']);
+  const daemon = await startDaemon();
+  const clean: NodeJS.ProcessEnv = { ...process.env, CNI_PATH: binDir };
+  delete clean['NODE_EXTRA_CA_CERTS'];
+  const fast: NodeJS.ProcessEnv = { ...clean, TSNET_HOST: daemon.socket };
+  const standalone: NodeJS.ProcessEnv = { ...clean, TSNET_CNI_NO_DAEMON: '1', TSNET_ROOT: join(state, 'standalone') };
+  const dataDir = join(state, 'host-local');
+  const rows: string[] = [];
+  const targets: string[] = [];
+  try {
+    console.log(`CNI exec latency, ms (median / p90); ${ROUNDS} rounds fast and reference, ${SA_ROUNDS} standalone`);
+    for (const kind of KINDS) {
+      const f = await measure(ours(kind, fast, 'fast'), target, ROUNDS);
+      const s = await measure(ours(kind, standalone, 'standalone'), target, SA_ROUNDS);
+      const r = haveRef ? await measure(reference(kind, dataDir), target, ROUNDS) : undefined;
+      const label = { bridge: 'bridge+ipam', masq: 'bridge+ipam+ipMasq', portmap: 'bridge->portmap', macvlan: 'macvlan+ipam' }[kind];
+      rows.push(`${label.padEnd(20)} ADD fast ${ms(f.add)} | standalone ${ms(s.add)} | reference ${ms(r?.add)} | fast ${ratio(f.add, r?.add)} standalone ${ratio(s.add, r?.add)}`);
+      rows.push(`${''.padEnd(20)} DEL fast ${ms(f.del)} | standalone ${ms(s.del)} | reference ${ms(r?.del)} | fast ${ratio(f.del, r?.del)} standalone ${ratio(s.del, r?.del)}`);
+      if (r) {
+        const lim = kind === 'portmap' ? 0.15 : 0.25;
+        targets.push(`${label}: fast ADD ${ratio(f.add, r.add)} (target <= ${lim}x), fast DEL ${ratio(f.del, r.del)} (target <= 0.2x), standalone ADD ${ratio(s.add, r.add)} (target <= 3x)`);
+      }
+      console.log(rows.slice(-2).join('\n'));
+    }
+    // Growth: the 1st vs the 1000th container, bridge -> portmap, fast path.
+    const chain = ours('portmap', fast, 'growth');
+    const first = await measure(chain, target, ROUNDS);
+    const fillNs: string[] = [];
+    const fillChain: Flavour = { ...chain, add: chain.add.map((s, i) => (i === 1 ? { ...s, conf: (prev?: Json) => ({ ...s.conf(prev), runtimeConfig: { portMappings: [] } }) } : s)) };
+    let filled = 0;
+    for (let n = 0; filled < FILL; n++) {
+      const p = join(nsDir, `fill${n}`);
+      createNetns(p);
+      fillNs.push(p);
+      for (let i = 0; i < 100 && filled < FILL; i++, filled++) {
+        const id = `fill${filled}`;
+        const withPorts: Flavour = { ...chain, add: [chain.add[0] as Step, { ...(chain.add[1] as Step), conf: (prev?: Json) => ({ ...(chain.add[1] as Step).conf(prev), runtimeConfig: { portMappings: [{ hostPort: 20000 + filled, containerPort: 80, protocol: 'tcp' }] } }) }] };
+        await invoke(filled % 2 === 0 ? withPorts : fillChain, 'ADD', id, p, `e${i}`);
+      }
+    }
+    const nth = await measure(chain, target, ROUNDS);
+    rows.push(`growth (bridge->portmap, fast): 1st ADD ${ms(first.add)} DEL ${ms(first.del)}; ${FILL + 1}th ADD ${ms(nth.add)} DEL ${ms(nth.del)}; ratio ADD ${ratio(nth.add, first.add)} (target <= 1.25x), DEL ${ratio(nth.del, first.del)}`);
+    console.log(rows[rows.length - 1]);
+    console.log('\nTargets (ratios to the reference plugins in this run):');
+    for (const t of targets) console.log(`  ${t}`);
+    for (const p of fillNs) deleteNetns(p);
+  } finally {
+    await daemon.proc.stop(10_000);
+    for (const dbFile of [join(daemon.root, 'tsnet.db'), join(state, 'standalone', 'tsnet.db')]) {
+      if (!existsSync(dbFile)) continue;
+      const mgr = NetworkManager.open(dbFile);
+      for (const ep of mgr.listEndpoints()) await mgr.detach(ep.id);
+      for (const n of mgr.listNetworks()) await mgr.removeNetwork(n.id);
+      await mgr.teardownFirewall();
+      mgr.close();
+    }
+    deleteNetns(target);
+    await run(['umount', '-l', nsDir], { okCodes: [1, 32] });
+    for (const l of ['benchpar0', 'refb-bridge', 'refb-masq', 'refb-portmap']) await run(['ip', 'link', 'del', l], { okCodes: [1] });
+    await run(['umount', '-l', join(state, 'daemon', 'run', 'netns')], { okCodes: [1, 32] });
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
