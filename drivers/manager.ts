@@ -10,7 +10,7 @@ import { ConfigError, ConflictError, NotFoundError, paths, withContext, log } fr
 import * as nl from '../core/netlink/index.js';
 import { isNetns } from '../core/netns/index.js';
 import { Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } from '../core/firewall/index.js';
-import { openStore, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
+import { hostIpsClash, openStore, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
 import { Ipam, cidrContains, macFromIp, normalizeIp } from '../ipam/index.js';
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
 import { bridgeName, type BridgeOptions } from './bridge.js';
@@ -455,9 +455,9 @@ export class NetworkManager {
     if (ports.length === 0) return [];
     if (!containerIp) throw new ConfigError(`network "${net.name}" has no IPv4 address to publish ports to`, 'ports');
     const defaultHostIp = (net.options as BridgeOptions).hostBindingIp ?? '0.0.0.0';
-    const taken = this.store.ports.list();
-    const isFree = (proto: string, hostIp: string, port: number) =>
-      !taken.some((t) => t.proto === proto && t.hostPort === port && (t.hostIp === hostIp || t.hostIp === '0.0.0.0' || hostIp === '0.0.0.0'));
+    // One indexed lookup per candidate port (proto, host_port): constant in the number of mappings.
+    const isFree = (proto: Proto, hostIp: string, port: number) =>
+      !this.store.ports.list({ proto, hostPort: port }).some((t) => hostIpsClash(t.hostIp, hostIp));
     const bindings = ports.flatMap((p, i) => expandPorts(p, containerIp, defaultHostIp, isFree, `ports[${i}]`));
     this.store.ports.reserve(bindings.map((b) => ({ ...b, endpointId, networkId: net.id })));
     return bindings;
