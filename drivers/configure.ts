@@ -7,7 +7,7 @@
 import * as nl from '../core/netlink/index.js';
 import { openNetns, closeNetns, netlinkIn } from '../core/netns/index.js';
 import { ConflictError, KernelError } from '../core/index.js';
-import type { EndpointAddress, EndpointPlan } from './types.js';
+import type { EndpointAddress, EndpointPlan, RouteRequest } from './types.js';
 import type { UndoStack } from './undo.js';
 
 /**
@@ -16,7 +16,7 @@ import type { UndoStack } from './undo.js';
  * the first network's, as Docker does). Routes and addresses go away with the interface, so the
  * caller's undo (deleting the interface) covers them.
  */
-export async function configureInterface(fd: number, ifname: string, addrs: EndpointAddress[], undo: UndoStack, bringUp: boolean): Promise<void> {
+export async function configureInterface(fd: number, ifname: string, addrs: EndpointAddress[], undo: UndoStack, bringUp: boolean, routes?: RouteRequest[]): Promise<void> {
   const h = netlinkIn(fd);
   try {
     const link = await nl.getLink(h, ifname);
@@ -26,9 +26,13 @@ export async function configureInterface(fd: number, ifname: string, addrs: Endp
     const steps: Promise<unknown>[] = [];
     if (bringUp) steps.push(undo.step('set link up', () => nl.setLinkUp(h, ifname, true)));
     for (const a of addrs) steps.push(undo.step(`add address ${fam(a)}`, () => nl.addAddr(h, link.index, a.cidr, { noDad: true })));
-    for (const a of addrs) {
-      const gateway = a.gateway;
-      if (gateway) steps.push(undo.step(`add default route ${fam(a)}`, () => addDefaultRoute(h, a.family, gateway, link.index)));
+    if (routes) {
+      for (const r of routes) steps.push(undo.step(`add route ${r.dst}`, () => addRequestedRoute(h, r, addrs, link.index)));
+    } else {
+      for (const a of addrs) {
+        const gateway = a.gateway;
+        if (gateway) steps.push(undo.step(`add default route ${fam(a)}`, () => addDefaultRoute(h, a.family, gateway, link.index)));
+      }
     }
     await settleAll(steps);
   } finally {
@@ -44,6 +48,18 @@ export async function settleAll(ps: Promise<unknown>[]): Promise<void> {
 }
 
 const fam = (a: EndpointAddress) => (a.family === 4 ? 'v4' : 'v6');
+
+/** A requested route; the gateway defaults to the endpoint's gateway of that family. A default route that exists already is kept. */
+async function addRequestedRoute(h: nl.NlHandle, r: RouteRequest, addrs: EndpointAddress[], dev: number): Promise<void> {
+  const family: 4 | 6 = r.dst.includes(':') ? 6 : 4;
+  const dst = r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst;
+  const gateway = r.gateway ?? addrs.find((a) => a.family === family)?.gateway;
+  try {
+    await nl.addRoute(h, { dst, family, dev, ...(gateway ? { gateway } : {}), ...(r.metric !== undefined ? { metric: r.metric } : {}) });
+  } catch (err) {
+    if (!(dst === 'default' && err instanceof KernelError && err.errno === 17)) throw err;
+  }
+}
 
 /** Adds a default route unless one exists (EEXIST with NLM_F_EXCL: no dump needed). */
 async function addDefaultRoute(h: nl.NlHandle, family: 4 | 6, gateway: string, dev: number): Promise<void> {

@@ -64,7 +64,7 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     const fd = openNetns(placement.netnsPath);
     try {
       await undo.step('create macvlan', () => createIn(fd, spec, placement.netnsPath), () => deleteIn(fd, placement.ifname));
-      await configureInterface(fd, placement.ifname, ep.addresses, undo, false);
+      await configureInterface(fd, placement.ifname, ep.addresses, undo, false, ep.routes);
     } finally {
       closeNetns(fd);
     }

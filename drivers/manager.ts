@@ -17,7 +17,7 @@ import { bridgeName, type BridgeOptions } from './bridge.js';
 import { checkIfname, checkMac, hostIfnameFor } from './options.js';
 import { expandPorts, validatePortRequest, type PortBinding, type PortRequest, type Proto } from './ports.js';
 import { UndoStack } from './undo.js';
-import type { EndpointAddress, EndpointPlan, Network, NetworkSubnet, Placement } from './types.js';
+import type { EndpointAddress, EndpointPlan, Network, NetworkSubnet, Placement, RouteRequest } from './types.js';
 
 export interface SubnetRequest {
   subnet: string;
@@ -61,6 +61,8 @@ export interface AttachRequest {
   mac?: string;
   mtu?: number;
   ports?: PortRequest[];
+  /** Exactly these routes in the sandbox instead of a default route per family (CNI's routes). */
+  routes?: RouteRequest[];
   /**
    * `ipv4` / `ipv6` are already allocated in the network's pools by the caller (e.g. Docker
    * through libnetwork's IPAM RequestAddress): the endpoint uses them as they are and leaves
@@ -426,7 +428,7 @@ export class NetworkManager {
       const mac = req.mac ?? (v4 ? macFromIp(v4.ip) : randomMac());
       const plan: EndpointPlan = {
         id, networkId: net.id, sandbox: req.sandbox, mac, addresses,
-        hostIfname: hostIfnameFor(id), ...(req.mtu ? { mtu: req.mtu } : {}),
+        hostIfname: hostIfnameFor(id), ...(req.mtu ? { mtu: req.mtu } : {}), ...(req.routes ? { routes: req.routes } : {}),
       };
       this.store.endpoints.insert({
         id, networkId: net.id, sandbox: req.sandbox, ifname: req.placement.ifname, mac, addrs: addresses.map((a) => a.cidr),

@@ -39,6 +39,15 @@ export interface EndpointAddress {
   gateway?: string;
 }
 
+/** A route inside the sandbox through the endpoint's interface. */
+export interface RouteRequest {
+  /** CIDR, or 'default' (0.0.0.0/0 and ::/0 are read as default). */
+  dst: string;
+  /** Default: the network's gateway of the route's family. */
+  gateway?: string;
+  metric?: number;
+}
+
 /** What the manager hands a driver to attach: addresses are already allocated. */
 export interface EndpointPlan {
   id: string;
@@ -49,6 +58,8 @@ export interface EndpointPlan {
   addresses: EndpointAddress[];
   /** Name the host end gets (veth) or the temporary name for host-end placement. */
   hostIfname: string;
+  /** Exactly these routes instead of a default route per family with a gateway (CNI's ipam routes). */
+  routes?: RouteRequest[];
 }
 
 /** What an attach produced, persisted with the endpoint. */

@@ -8,11 +8,11 @@
  */
 import { run } from '../../core/exec/index.js';
 import * as nl from '../../core/netlink/index.js';
-import { checkIfname, checkMac, parseMtu, type EndpointInfo, type NetworkInfo } from '../../drivers/index.js';
+import { checkIfname, checkMac, parseMtu, type EndpointInfo, type NetworkInfo, type RouteRequest } from '../../drivers/index.js';
 import { baseSchema, compileSchema, dnsSchema, invalid, unsupported, validate, type BaseConf } from '../skel/config.js';
 import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
 import { dnsIsSet, type CniDns, type CniInterface, type CniResult, type CniRoute } from '../skel/result.js';
-import { applyRoutes, endpointId, ensureCniNetwork, releaseStale, requireNetns, type CniHost } from './common.js';
+import { endpointId, ensureCniNetwork, releaseStale, requireNetns, type CniHost } from './common.js';
 import {
   assignRequested, effectiveRanges, ipamDns, ipamRoutes, ipamSchema, requestedIps, type IpamConf, type ResolvedRange,
 } from './ipam-conf.js';
@@ -123,8 +123,9 @@ export function routesFor(ep: EndpointInfo, ipamRoutesList: CniRoute[], defaultG
   return routes;
 }
 
-export function gatewaysOf(ep: EndpointInfo): Map<4 | 6, string> {
-  return new Map(ep.addresses.filter((a) => a.gateway).map((a) => [a.family, a.gateway as string]));
+/** A CNI route as the manager's route request (added inside the sandbox by the driver). */
+export function routeRequest(r: CniRoute): RouteRequest {
+  return { dst: r.dst, ...(r.gw ? { gateway: r.gw } : {}), ...(r.priority !== undefined ? { metric: r.priority } : {}) };
 }
 
 export function dnsFor(conf: BaseConf, ipam: IpamConf | undefined): CniDns | undefined {
@@ -152,13 +153,13 @@ async function add(req: PluginRequest<BridgeConf>, host: CniHost): Promise<CniRe
   });
   const id = endpointId(KIND, c.name, env.containerId, env.ifname);
   await releaseStale(mgr, id, env, `network ${c.name}`);
+  const defaults = c.isDefaultGateway ? net.subnets.filter((sn) => sn.gateway).map((sn) => ({ dst: sn.family === 4 ? '0.0.0.0/0' : '::/0' })) : [];
   const ep = await mgr.attach({
     network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
-    ...addrs, ...(mac ? { mac } : {}),
+    ...addrs, ...(mac ? { mac } : {}), routes: [...routes.map(routeRequest), ...defaults],
   });
   try {
     const all = routesFor(ep, routes, c.isDefaultGateway ?? false);
-    await applyRoutes(env.netns, env.ifname, all, gatewaysOf(ep));
     const h = nl.hostNetlink();
     const bridgeName = (net.options as { bridge?: string }).bridge ?? DEFAULT_BRIDGE;
     const [br, veth] = await Promise.all([nl.getLink(h, bridgeName), ep.hostIfname ? nl.getLink(h, ep.hostIfname) : undefined]);

@@ -7,15 +7,13 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { ConfigError, ConflictError, TryAgainError, isTsnetError, log } from '../../core/index.js';
-import * as nl from '../../core/netlink/index.js';
-import { closeNetns, isNetns, netlinkIn, openNetns } from '../../core/netns/index.js';
+import { ConfigError, TryAgainError, isTsnetError, log } from '../../core/index.js';
+import { isNetns } from '../../core/netns/index.js';
 import { parseCidr } from '../../ipam/index.js';
 import type { CreateNetworkRequest, NetworkInfo, NetworkManager } from '../../drivers/index.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { CniEnv } from '../skel/env.js';
 import type { Attachment } from '../skel/dispatch.js';
-import { cidrFamily, type CniRoute } from '../skel/result.js';
 import type { ResolvedRange } from './ipam-conf.js';
 
 /** What the plugins act through. The daemon hands its own manager; standalone opens one. */
@@ -181,34 +179,3 @@ export async function releaseStale(mgr: NetworkManager, id: string, env: CniEnv,
   await mgr.detach(id);
 }
 
-/**
- * In CNI_NETNS, on `ifname`: adds `routes` (gw defaulting to the family's gateway) and
- * removes the default routes the driver added when the configuration did not ask for them.
- * Routes go away with the interface: the caller's rollback (detach) covers them.
- */
-export async function applyRoutes(netns: string, ifname: string, routes: CniRoute[], gateways: Map<4 | 6, string>): Promise<void> {
-  const fd = openNetns(netns);
-  const h = netlinkIn(fd);
-  try {
-    const link = await nl.getLink(h, ifname);
-    if (!link) throw new ConflictError(`interface ${ifname} vanished from ${netns}`);
-    const wantDefault = new Set<4 | 6>();
-    for (const r of routes) {
-      const fam = cidrFamily(r.dst) ?? 4;
-      const gw = r.gw ?? gateways.get(fam);
-      const dst = r.dst.endsWith('/0') ? 'default' : r.dst;
-      if (dst === 'default') wantDefault.add(fam);
-      try {
-        await nl.addRoute(h, { dst, family: fam, dev: link.index, ...(gw ? { gateway: gw } : {}), ...(r.priority !== undefined ? { metric: r.priority } : {}) });
-      } catch (err) {
-        if (!(isTsnetError(err) && (err as { errno?: number }).errno === 17)) throw err;
-      }
-    }
-    for (const [fam, gw] of gateways) {
-      if (!wantDefault.has(fam)) await nl.delRoute(h, { dst: 'default', family: fam, gateway: gw, dev: link.index });
-    }
-  } finally {
-    h.close();
-    closeNetns(fd);
-  }
-}

@@ -10,8 +10,8 @@ import { checkIfname, parseMtu } from '../../drivers/index.js';
 import { baseSchema, compileSchema, dnsSchema, invalid, unsupported, validate, type BaseConf } from '../skel/config.js';
 import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
 import type { CniResult } from '../skel/result.js';
-import { IPAM_TYPES, dnsFor, gatewaysOf, requestedMac, staticAddresses, wrap } from './bridge.js';
-import { applyRoutes, endpointId, ensureCniNetwork, releaseStale, requireNetns, type CniHost } from './common.js';
+import { IPAM_TYPES, dnsFor, requestedMac, routeRequest, staticAddresses, wrap } from './bridge.js';
+import { endpointId, ensureCniNetwork, releaseStale, requireNetns, type CniHost } from './common.js';
 import { effectiveRanges, ipamRoutes, ipamSchema, type IpamConf } from './ipam-conf.js';
 import { attachmentVerbs } from './main-common.js';
 
@@ -82,10 +82,9 @@ async function add(req: PluginRequest<MacvlanConf>, host: CniHost): Promise<CniR
   await releaseStale(mgr, id, env, `network ${c.name}`);
   const ep = await mgr.attach({
     network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
-    ...addrs, ...(mac ? { mac } : {}),
+    ...addrs, ...(mac ? { mac } : {}), routes: routes.map(routeRequest),
   });
   try {
-    await applyRoutes(env.netns, env.ifname, routes, gatewaysOf(ep));
     return {
       interfaces: [{ name: env.ifname, mac: ep.mac, ...(c.mtu ? { mtu: c.mtu } : {}), sandbox: env.netns }],
       ips: ep.addresses.map((a) => ({ address: a.cidr, ...(a.gateway ? { gateway: a.gateway } : {}), interface: 0 })),
