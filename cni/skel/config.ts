@@ -83,7 +83,9 @@ let ajv: Ajv | undefined;
 
 /** Compiles a schema (once per process; the caller keeps the function). */
 export function compileSchema(schema: object): ValidateFunction {
-  ajv ??= new Ajv({ allErrors: false, strict: false });
+  // Our schemas are fixed and tested: skip validating them against the meta-schema at
+  // run time (about 20 ms of every standalone plugin exec).
+  ajv ??= new Ajv({ allErrors: false, strict: false, validateSchema: false });
   return ajv.compile(schema);
 }
 

@@ -28,7 +28,7 @@ const STATUS: Record<ErrorCode, number> = {
   config: 400, 'not-found': 404, conflict: 409, 'try-again': 503, kernel: 500, exec: 500, internal: 500,
 };
 const MAX_BODY = 1 << 20;
-const ajv = new Ajv({ allErrors: false, strict: false });
+const ajv = new Ajv({ allErrors: false, strict: false, validateSchema: false });
 
 interface Compiled { method: string; re: RegExp; keys: string[]; validate?: ValidateFunction; handler: Route['handler'] }
 
