@@ -278,6 +278,7 @@ export class NetworkManager {
         const rules = this.networkRuleSets(net);
         if (rules.length > 0) await this.firewall.ensureBase();
         await this.firewall.apply({ add: rules });
+        if (net.driver === 'bridge') await this.reattachPorts(net as NetworkInfo & Network<BridgeOptions>);
         report.networksRestored.push(net.name);
       });
     }
@@ -295,6 +296,23 @@ export class NetworkManager {
     }
     await this.reconcileStep('orphan veths', async () => void report.orphanLinks.push(...(await this.removeOrphanVeths())));
     return report;
+  }
+
+  /**
+   * A bridge deleted behind our back and re-created by ensureNetwork has lost its ports:
+   * the endpoints' host veths (still alive) are enslaved to it again. Host netns.
+   */
+  private async reattachPorts(net: NetworkInfo & Network<BridgeOptions>): Promise<void> {
+    const h = nl.hostNetlink();
+    const br = await nl.getLink(h, bridgeName(net));
+    if (!br) return;
+    for (const ep of this.listEndpoints(net.id)) {
+      if (!ep.hostIfname) continue;
+      const link = await nl.getLink(h, ep.hostIfname);
+      if (!link || link.masterIndex === br.index) continue;
+      await nl.setLinkMaster(h, ep.hostIfname, bridgeName(net));
+      await nl.setBridgePortHairpin(h, ep.hostIfname, net.options.hairpin, { up: true });
+    }
   }
 
   private async reconcileStep(what: string, fn: () => Promise<void>): Promise<void> {

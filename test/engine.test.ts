@@ -122,6 +122,27 @@ t('kill -9 tsnetd, restart: containers keep connectivity, state is intact, nothi
   await cli(d, ['network', 'rm', 'live']);
 });
 
+t('a bridge and rules deleted behind the daemon: a restart brings them back, connectivity too', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.218.0/24', 'heal']);
+  await cli(d, ['run', '-d', '--name', 'h1', '--network', 'heal', '-p', '127.0.0.1:8093:80', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);
+  await cli(d, ['run', '-d', '--name', 'h2', '--network', 'heal', 'busybox', 'sleep', '300']);
+  const bridge = (await cliJson<{ Bridge: string }[]>(d, ['network', 'inspect', 'heal']))[0]!.Bridge;
+  const rules = await iptablesSave();
+  await stopDaemon(d);
+  await run(['ip', 'link', 'del', bridge]);
+  await run(['iptables', '-t', 'nat', '-F', 'TSNET-POSTROUTING']);
+  await run(['nft', 'delete', 'table', 'inet', 'tsnet']);
+  assert.is((await cli(d, ['version'], [0, 1])).exitCode, 1, 'daemon is down');
+  assert.is((await wget('http://127.0.0.1:8093/hostname')).stdout, '', 'broken while down');
+  d = await startDaemon(d.dir);
+  assert.ok((await linkNames()).includes(bridge), 'bridge re-created');
+  assert.is(await iptablesSave(), rules, 'rules and published ports restored as they were');
+  assert.match((await wget('http://127.0.0.1:8093/hostname')).stdout, /\w+/, 'published port answers again');
+  assert.match((await cli(d, ['exec', 'h2', 'ping', '-c', '1', '-W', '2', 'h1'])).stdout, /1 packets received/, 'containers reach each other again');
+  await cli(d, ['rm', '-f', 'h1', 'h2']);
+  await cli(d, ['network', 'rm', 'heal']);
+});
+
 t('a sandbox netns deleted behind the daemon: a restart releases its addresses and rules', async () => {
   await cli(d, ['network', 'create', '--subnet', '10.213.215.0/24', 'gone']);
   await cli(d, ['run', '-d', '--name', 'victim', '--network', 'gone', '-p', '127.0.0.1:8091:80', 'busybox', 'sleep', '300']);
