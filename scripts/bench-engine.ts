@@ -1,7 +1,8 @@
 /**
  * `npm run bench:engine` (inside a throwaway host netns): wall time of
  * `tsnet run --rm --network NET busybox true`, next to `podman run --rm --network NET`
- * (netavark backend, its own root, runroot and config) when podman is installed, in the
+ * (netavark backend, its own root, runroot and config) and `docker run --rm` (a private
+ * dockerd, its own bridge driver) when installed, in the
  * same run, on the same busybox rootfs. Median and p90 of N runs; ratios printed.
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { packageRoot } from '../core/index.js';
 import { run, start } from '../core/exec/index.js';
+import { DOCKER, IMAGE, docker, dockerAvailable, importBusybox, startDockerd, stopDockerd } from '../test/docker-env.js';
 
 const N = Number(process.env['BENCH_RUNS'] ?? 20);
 const root = packageRoot();
@@ -71,6 +73,22 @@ async function benchPodman(dir: string, rootfs: string): Promise<Stats | undefin
   }
 }
 
+/** Docker's own bridge network on a private dockerd (test/docker-env.ts), when docker.io is installed. */
+async function benchDocker(dir: string): Promise<Stats | undefined> {
+  if (!dockerAvailable()) return undefined;
+  mkdirSync(dir, { recursive: true });
+  const d = await startDockerd(dir);
+  try {
+    await importBusybox(d);
+    await docker(d, ['network', 'create', '-d', 'bridge', '--subnet', '10.213.232.0/24', 'benchdock']);
+    const s = await timeRuns([DOCKER, '-H', `unix://${d.socket}`, 'run', '--rm', '--pull=never', '--network', 'benchdock', IMAGE, 'true'], process.env);
+    await docker(d, ['network', 'rm', 'benchdock']);
+    return s;
+  } finally {
+    await stopDockerd(d);
+  }
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'tsnet-bench-engine-'));
 try {
   const t = await benchTsnet(join(dir, 'tsnet'));
@@ -82,6 +100,13 @@ try {
     console.log(`  ratio tsnet/podman (median): ${(t.stats.median / p.median).toFixed(2)}`);
   } else {
     console.log('  podman not installed: no comparison');
+  }
+  const dk = await benchDocker(join(dir, 'docker'));
+  if (dk) {
+    console.log(`  docker ${fmt(dk)}  (dockerd 20.10, its bridge driver)`);
+    console.log(`  ratio tsnet/docker (median): ${(t.stats.median / dk.median).toFixed(2)}`);
+  } else {
+    console.log('  docker.io not installed: no comparison');
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
