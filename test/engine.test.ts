@@ -162,6 +162,16 @@ t('a sandbox netns deleted behind the daemon: a restart releases its addresses a
   await cli(d, ['network', 'rm', 'gone']);
 });
 
+t('image import: a rootfs tarball becomes an image that runs', async () => {
+  const tar = `${d.dir}/mybox.tar`;
+  await run(['tar', '-C', `${d.root}/images/busybox/rootfs`, '-cf', tar, '.']);
+  await cli(d, ['image', 'import', tar, 'mybox']);
+  assert.match((await cli(d, ['image', 'ls'])).stdout, /mybox/);
+  assert.match((await cli(d, ['run', '--rm', '--network', 'none', 'mybox', 'echo', 'imported'])).stdout, /imported/);
+  const bad = await cli(d, ['image', 'import', `${d.dir}/missing.tar`, 'nobox'], [1]);
+  assert.match(bad.stderr, /missing\.tar/);
+});
+
 t('-P publishes every exposed port on an ephemeral host port', async () => {
   await cli(d, ['network', 'create', '--subnet', '10.213.217.0/24', 'pub']);
   await cli(d, ['run', '-d', '--name', 'pa', '--network', 'pub', '--expose', '80', '-P', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);
