@@ -10,6 +10,7 @@ APT_PACKAGES=(
   python3 make g++ graphviz
   containernetworking-plugins
   docker.io
+  podman containerd
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
