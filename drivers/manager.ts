@@ -485,9 +485,10 @@ export class NetworkManager {
 
   /**
    * DNAT for published ports: elements of tsnet's nftables maps (core/firewall PortMap),
-   * changed over netlink at constant cost; the table is ensured once per process.
+   * changed over netlink at constant cost; the table is ensured once per process. Public for
+   * front-ends that reserve ports themselves (tsnet-portmap chained after a main plugin).
    */
-  private async publishRules(bindings: PortBinding[]): Promise<void> {
+  async publishRules(bindings: PortBinding[]): Promise<void> {
     this.portMapReady ??= this.portMap.ensure().catch((err: unknown) => {
       this.portMapReady = undefined;
       throw err;
@@ -497,7 +498,7 @@ export class NetworkManager {
   }
 
   /** Idempotent: mappings already gone (or never made) are fine. */
-  private async unpublishRules(bindings: PortBinding[]): Promise<void> {
+  async unpublishRules(bindings: PortBinding[]): Promise<void> {
     await this.portMap.remove(bindings.map(toNft));
   }
 

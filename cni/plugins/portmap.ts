@@ -1,8 +1,9 @@
 /**
  * tsnet-portmap: the reference `portmap` plugin's role (chained after a main plugin, the
- * `portMappings` capability) on tsnet's firewall: one DNAT rule per mapping in TSNET-DNAT
- * (reached from PREROUTING and OUTPUT for local destinations), optional `conditionsV4/V6`
- * (-s, -d, -i matches) and `masqAll`. Mappings are reserved in the store (clashes with any
+ * `portMappings` capability) on tsnet's firewall: each mapping is an element of tsnet's
+ * nftables port map (the same DNAT every tsnet front-end uses, constant cost); with
+ * `conditionsV4/V6` (-s, -d, -i matches) the mappings are iptables DNAT rules in TSNET-DNAT
+ * instead; `masqAll` adds a MASQUERADE of DNAT'd traffic. Mappings are reserved in the store (clashes with any
  * other tsnet publication are refused) under an endpoint of the tsnet network
  * "cni-portmap-<name>" (driver host: no kernel objects); the exact rules added are kept in
  * the store so DEL and GC remove exactly them. Host netns: iptables rules only.
@@ -11,7 +12,7 @@ import { isIP } from 'node:net';
 import { portRules, POSTROUTING_CHAIN, type Rule, type RuleSet } from '../../core/firewall/index.js';
 import { isNetns } from '../../core/netns/index.js';
 import { parseCidr } from '../../ipam/index.js';
-import type { NetworkManager } from '../../drivers/index.js';
+import type { NetworkManager, PortBinding } from '../../drivers/index.js';
 import type { PortMappingRow } from '../../store/index.js';
 import { baseSchema, compileSchema, invalid, unsupported, validate, type BaseConf, type PortMapping } from '../skel/config.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
@@ -145,12 +146,40 @@ export function mappingRules(rows: readonly PortMappingRow[], conf: PortmapConf,
   });
 }
 
-/** Removes the attachment's recorded rules, then its endpoint and port reservations (idempotent). */
+/**
+ * What an attachment programmed, kept in the store so DEL/GC/CHECK see exactly it: DNAT as
+ * elements of tsnet's nftables port map (constant cost) unless conditions ask for iptables
+ * matches, and iptables rules for conditions and masqAll.
+ */
+interface Recorded {
+  sets: RuleSet[];
+  mapped: PortBinding[];
+}
+
+function readRecord(mgr: NetworkManager, id: string): Recorded | undefined {
+  const text = mgr.store.kv.get(RULES_KEY + id);
+  if (!text) return undefined;
+  const parsed = JSON.parse(text) as Recorded | RuleSet[];
+  return Array.isArray(parsed) ? { sets: parsed, mapped: [] } : parsed;
+}
+
+/** Removes the attachment's recorded rules and map elements, then its endpoint and port reservations (idempotent). */
 async function release(mgr: NetworkManager, id: string): Promise<void> {
-  const recorded = mgr.store.kv.get(RULES_KEY + id);
-  if (recorded) await mgr.firewall.apply({ remove: JSON.parse(recorded) as RuleSet[] });
+  const recorded = readRecord(mgr, id);
+  if (recorded) {
+    await mgr.firewall.apply({ remove: recorded.sets });
+    await mgr.unpublishRules(recorded.mapped);
+  }
   mgr.store.kv.delete(RULES_KEY + id);
   await mgr.detach(id);
+}
+
+const hasConditions = (c: PortmapConf) => (c.conditionsV4?.length ?? 0) > 0 || (c.conditionsV6?.length ?? 0) > 0;
+
+/** iptables rules for what the map cannot express: the conditioned DNAT rules, or only masqAll's MASQUERADE. */
+function iptablesPart(sets: RuleSet[], conf: PortmapConf): RuleSet[] {
+  if (hasConditions(conf)) return sets;
+  return sets.map((set) => ({ ...set, rules: set.rules.filter((r) => r.chain === POSTROUTING_CHAIN) })).filter((set) => set.rules.length > 0);
 }
 
 async function add(req: PluginRequest<PortmapConf>, host: CniHost): Promise<CniResult> {
@@ -173,13 +202,17 @@ async function add(req: PluginRequest<PortmapConf>, host: CniHost): Promise<CniR
   const rows = bindings(maps, containerIps(prev, env.ifname), id, net.id);
   if (rows.length === 0) return prev;
   const bridge = (prev.interfaces ?? []).find((i) => !i.sandbox && /^[A-Za-z0-9_.-]{1,15}$/.test(i.name))?.name ?? 'lo';
-  const sets = mappingRules(rows, conf, net.id, bridge);
+  const sets = iptablesPart(mappingRules(rows, conf, net.id, bridge), conf);
+  const mapped = hasConditions(conf) ? [] : rows.map(({ proto, hostIp, hostPort, containerIp, containerPort }) => ({ proto: proto === 'udp' ? 'udp' as const : 'tcp' as const, hostIp, hostPort, containerIp, containerPort }));
   await mgr.attach({ network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname } });
   try {
     mgr.store.ports.reserve(rows);
-    mgr.store.kv.set(RULES_KEY + id, JSON.stringify(sets));
-    await mgr.firewall.ensureBase();
-    await mgr.firewall.apply({ add: sets });
+    mgr.store.kv.set(RULES_KEY + id, JSON.stringify({ sets, mapped } satisfies Recorded));
+    if (sets.length > 0) {
+      await mgr.firewall.ensureBase();
+      await mgr.firewall.apply({ add: sets });
+    }
+    if (mapped.length > 0) await mgr.publishRules(mapped);
   } catch (err) {
     await release(mgr, id);
     throw err;
@@ -196,9 +229,14 @@ async function check(req: PluginRequest<PortmapConf>, host: CniHost): Promise<vo
   if ((conf.runtimeConfig?.portMappings ?? []).length === 0) return;
   const mgr = host.manager();
   const id = endpointId(KIND, conf.name, env.containerId, env.ifname);
-  const recorded = mgr.store.kv.get(RULES_KEY + id);
+  const recorded = readRecord(mgr, id);
   if (!mgr.getEndpoint(id) || !recorded) throw new CniError(CNI_ERR.NOT_FOUND, `no port mappings recorded for container ${env.containerId} interface ${env.ifname}`, 'CNI_CONTAINERID');
-  const sets = JSON.parse(recorded) as RuleSet[];
+  const { sets, mapped } = recorded;
+  if (mapped.length > 0) {
+    const have = new Set((await mgr.portMap.list()).map(mapKey));
+    const missing = mapped.find((m) => !have.has(mapKey({ ...m, ...(m.hostIp === '0.0.0.0' || m.hostIp === '::' ? { hostIp: undefined } : {}) })));
+    if (missing) throw new CniError(CNI_ERR.CONFLICT, `port mapping is missing: ${missing.proto} ${missing.hostIp}:${missing.hostPort} -> ${missing.containerIp}:${missing.containerPort}`, 'runtimeConfig.portMappings');
+  }
   for (const family of [4, 6] as const) {
     const mine = sets.filter((s) => s.family === family).flatMap((s) => s.rules);
     if (mine.length === 0) continue;
@@ -219,6 +257,10 @@ async function gc(req: PluginRequest<PortmapConf>, host: CniHost): Promise<void>
 
 async function status(_req: PluginRequest<PortmapConf>, host: CniHost): Promise<void> {
   host.manager();
+}
+
+function mapKey(m: { proto: string; hostIp?: string | undefined; hostPort: number; containerIp: string; containerPort: number }): string {
+  return `${m.proto} ${m.hostIp ?? '*'} ${m.hostPort} ${m.containerIp} ${m.containerPort}`;
 }
 
 export const portmapPlugin: CniPlugin<PortmapConf, CniHost> = {
