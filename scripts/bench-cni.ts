@@ -14,6 +14,7 @@ import { packageRoot } from '../core/index.js';
 import { run, start, type Started } from '../core/exec/index.js';
 import { createNetns, deleteNetns } from '../core/netns/index.js';
 import { NetworkManager } from '../drivers/index.js';
+import { stats, type Stats } from './bench-stats.js';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 40);
 const SA_ROUNDS = Number(process.env['BENCH_SA_ROUNDS'] ?? 15);
@@ -23,12 +24,6 @@ const ROOT = packageRoot();
 const SHIM = join(ROOT, 'build', 'Release', 'tsnet_cni_shim');
 const ALL = Array.from({ length: 255 }, (_, i) => i + 1);
 
-interface Stats { median: number; p90: number; n: number }
-function stats(xs: number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-  return { median: at(0.5), p90: at(0.9), n: s.length };
-}
 const ms = (s: Stats | undefined) => (s ? `${s.median.toFixed(1).padStart(6)} / ${s.p90.toFixed(1).padStart(6)}` : '     - /      -');
 const ratio = (a: Stats | undefined, b: Stats | undefined) => (a && b ? `${(a.median / b.median).toFixed(2)}x` : '-');
 

@@ -13,16 +13,10 @@ import {
   IMAGE, docker, dockerAvailable, importBusybox, purgeTsnetd, startDockerd, startTsnetd, stopDockerd, stopTsnetd,
   type Dockerd,
 } from '../test/docker-env.js';
+import { fmt, stats, type Stats } from './bench-stats.js';
 
 const N = Number(process.env['BENCH_RUNS'] ?? 20);
 
-interface Stats { median: number; p90: number; n: number }
-function stats(xs: number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-  return { median: at(0.5), p90: at(0.9), n: s.length };
-}
-const fmt = (s: Stats) => `median ${s.median.toFixed(1)} ms  p90 ${s.p90.toFixed(1)} ms  (n=${s.n})`;
 
 async function once(d: Dockerd, network: string): Promise<number> {
   const t0 = performance.now();

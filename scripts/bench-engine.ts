@@ -12,17 +12,11 @@ import { performance } from 'node:perf_hooks';
 import { packageRoot } from '../core/index.js';
 import { run, start } from '../core/exec/index.js';
 import { DOCKER, IMAGE, docker, dockerAvailable, importBusybox, startDockerd, stopDockerd } from '../test/docker-env.js';
+import { fmt, stats, type Stats } from './bench-stats.js';
 
 const N = Number(process.env['BENCH_RUNS'] ?? 20);
 const root = packageRoot();
 
-interface Stats { median: number; p90: number; n: number }
-function stats(xs: number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-  return { median: at(0.5), p90: at(0.9), n: s.length };
-}
-const fmt = (s: Stats) => `median ${s.median.toFixed(1)} ms  p90 ${s.p90.toFixed(1)} ms  (n=${s.n})`;
 
 async function timeRuns(argv: string[], env: NodeJS.ProcessEnv): Promise<Stats> {
   for (let i = 0; i < 3; i++) await run(argv, { env, timeoutMs: 60_000 }); // warm-up

@@ -14,19 +14,14 @@ import { paths } from '../core/index.js';
 import { run } from '../core/exec/index.js';
 import { createNetns, deleteNetns } from '../core/netns/index.js';
 import { NetworkManager, type AttachRequest, type PortRequest } from '../drivers/index.js';
+import { fmt as fmtStats, stats, type Stats } from './bench-stats.js';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 200);
 const FILL = Number(process.env['BENCH_FILL'] ?? 999);
 const PER_NETNS = 100;
 const SETTLE_MS = Number(process.env['BENCH_SETTLE_MS'] ?? 15_000);
 
-interface Stats { median: number; p90: number; n: number }
-function stats(xs: number[]): Stats {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-  return { median: at(0.5), p90: at(0.9), n: s.length };
-}
-const fmt = (s: Stats) => `median ${s.median.toFixed(3)} ms  p90 ${s.p90.toFixed(3)} ms  (n=${s.n})`;
+const fmt = (s: Stats) => fmtStats(s, 3);
 
 async function measure(mgr: NetworkManager, netnsPath: string, ports: PortRequest[]): Promise<{ attach: Stats; detach: Stats }> {
   const a: number[] = [];
