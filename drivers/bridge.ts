@@ -4,6 +4,7 @@
  * whose peer is created directly inside the sandbox netns under its final name.
  * Firewall rules (masquerade, isolation, ICC) are the manager's, not this file's.
  */
+import { createHash } from 'node:crypto';
 import * as nl from '../core/netlink/index.js';
 import { openNetns, closeNetns, sysctlSet } from '../core/netns/index.js';
 import { ConflictError, KernelError } from '../core/index.js';
@@ -29,6 +30,13 @@ const KNOWN = [
   'com.docker.network.driver.mtu', 'mtu',
   'hairpin',
 ] as const;
+
+/** A stable, locally administered unicast MAC for a network's bridge, from its id. */
+export function bridgeMac(networkId: string): string {
+  const b = createHash('sha256').update(`tsnet-bridge:${networkId}`).digest().subarray(0, 6);
+  b[0] = ((b[0] ?? 0) & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
 
 export function bridgeName(net: Network<BridgeOptions>): string {
   return net.options.bridge ?? `tsbr-${net.id.slice(0, 10)}`;
@@ -60,7 +68,10 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     const name = bridgeName(net);
     const link = await nl.getLink(h, name);
     if (link && link.kind !== 'bridge') throw new ConflictError(`interface "${name}" exists and is not a bridge`, 'bridge');
-    if (!link) await nl.createLink(h, { name, kind: 'bridge', ...(net.options.mtu ? { mtu: net.options.mtu } : {}) });
+    // A fixed MAC and MTU: otherwise the kernel gives the bridge its lowest port's MAC (which
+    // changes as containers come and go, confusing neighbours' ARP caches) and re-derives MAC,
+    // STP id and MTU from every port on each port added or removed (O(ports) per attach).
+    if (!link) await nl.createLink(h, { name, kind: 'bridge', mac: bridgeMac(net.id), mtu: net.options.mtu ?? 1500 });
     for (const s of net.subnets) {
       if (!s.gateway) continue;
       await ignoreExists(nl.addAddr(h, name, `${s.gateway}/${s.subnet.split('/')[1]}`, { noDad: true }));
