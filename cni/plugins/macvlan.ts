@@ -84,17 +84,12 @@ async function add(req: PluginRequest<MacvlanConf>, host: CniHost): Promise<CniR
     network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
     ...addrs, ...(mac ? { mac } : {}), routes: routes.map(routeRequest),
   });
-  try {
-    return {
-      interfaces: [{ name: env.ifname, mac: ep.mac, ...(c.mtu ? { mtu: c.mtu } : {}), sandbox: env.netns }],
-      ips: ep.addresses.map((a) => ({ address: a.cidr, ...(a.gateway ? { gateway: a.gateway } : {}), interface: 0 })),
-      routes,
-      ...(dns ? { dns } : {}),
-    };
-  } catch (err) {
-    await mgr.detach(id);
-    throw err;
-  }
+  return {
+    interfaces: [{ name: env.ifname, mac: ep.mac, ...(c.mtu ? { mtu: c.mtu } : {}), sandbox: env.netns }],
+    ips: ep.addresses.map((a) => ({ address: a.cidr, ...(a.gateway ? { gateway: a.gateway } : {}), interface: 0 })),
+    routes,
+    ...(dns ? { dns } : {}),
+  };
 }
 
 export const macvlanPlugin: CniPlugin<MacvlanConf, CniHost> = {
