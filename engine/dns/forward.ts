@@ -44,50 +44,49 @@ export function answers(msg: Buffer, query: Buffer): boolean {
   return msg.length >= 12 && query.length >= 2 && msg.readUInt16BE(0) === query.readUInt16BE(0) && (msg[2]! & 0x80) !== 0;
 }
 
-/** One UDP exchange with `up`: resolves with the answer, or undefined on timeout/error/abort. */
-export function udpExchange(query: Buffer, up: Upstream, opts: AttemptOptions): Promise<Buffer | undefined> {
+/**
+ * The bounded frame of one exchange: `start` gets `finish`, which settles once (answer or
+ * undefined) on the first of answer, timeout, abort or error, and then `close`s the socket.
+ */
+function bounded(opts: AttemptOptions, close: () => void, start: (finish: (answer: Buffer | undefined) => void) => void): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
-    const sock = dgram.createSocket(net.isIPv6(up.host) ? 'udp6' : 'udp4');
     let done = false;
     const finish = (answer: Buffer | undefined): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       opts.signal.removeEventListener('abort', onAbort);
-      sock.close();
+      close();
       resolve(answer);
     };
     const onAbort = (): void => finish(undefined);
     const timer = setTimeout(() => finish(undefined), opts.timeoutMs);
     opts.signal.addEventListener('abort', onAbort);
+    start(finish);
+  });
+}
+
+/** One UDP exchange with `up`: resolves with the answer, or undefined on timeout/error/abort. */
+export function udpExchange(query: Buffer, up: Upstream, opts: AttemptOptions): Promise<Buffer | undefined> {
+  const sock = dgram.createSocket(net.isIPv6(up.host) ? 'udp6' : 'udp4');
+  let closed = false;
+  return bounded(opts, () => ((closed = true), sock.close()), (finish) => {
     sock.on('error', () => finish(undefined)); // e.g. ECONNREFUSED from an ICMP unreachable
     sock.on('message', (msg) => {
       if (answers(msg, query)) finish(msg);
     });
     // connect(): only the upstream's datagrams are delivered, and refusals surface as errors.
     sock.connect(up.port, up.host, () => {
-      if (!done) sock.send(query, (err) => err && finish(undefined));
+      if (!closed) sock.send(query, (err) => err && finish(undefined));
     });
   });
 }
 
 /** One TCP exchange (2-byte length framing) with `up`; undefined on timeout/error/abort. */
 export function tcpExchange(query: Buffer, up: Upstream, opts: AttemptOptions): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: up.host, port: up.port });
-    let buffered: Buffer = Buffer.alloc(0);
-    let done = false;
-    const finish = (answer: Buffer | undefined): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      opts.signal.removeEventListener('abort', onAbort);
-      sock.destroy();
-      resolve(answer);
-    };
-    const onAbort = (): void => finish(undefined);
-    const timer = setTimeout(() => finish(undefined), opts.timeoutMs);
-    opts.signal.addEventListener('abort', onAbort);
+  const sock = net.connect({ host: up.host, port: up.port });
+  let buffered: Buffer = Buffer.alloc(0);
+  return bounded(opts, () => sock.destroy(), (finish) => {
     sock.on('error', () => finish(undefined));
     sock.on('end', () => finish(undefined));
     sock.on('connect', () => sock.write(frame(query)));
