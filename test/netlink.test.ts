@@ -167,6 +167,10 @@ test('bridge, master, hairpin, mtu and mac changes', async () => {
     assert.equal([info?.mtu, info?.mac, info?.up, info?.kind], [1300, '02:00:00:00:0c:00', true, 'veth']);
     await nl.setLinkUp(h, 'tc0', false);
     assert.not.ok(((await linkJson(undefined, 'tc0'))?.flags as string[]).includes('UP'));
+    await nl.setLinkPromisc(h, 'tbr0', true);
+    assert.ok(((await linkJson(undefined, 'tbr0'))?.flags as string[]).includes('PROMISC'));
+    await nl.setLinkPromisc(h, 'tbr0', false);
+    assert.not.ok(((await linkJson(undefined, 'tbr0'))?.flags as string[]).includes('PROMISC'));
     assert.ok((await nl.listLinks(h)).some((l) => l.name === 'tbr0' && l.kind === 'bridge'));
   } finally {
     for (const l of ['tb0', 'tc0', 'tbr0']) await nl.deleteLink(h, l);

@@ -6,17 +6,14 @@
  * (idempotent, netns optional); CHECK compares kernel, store and prevResult; GC releases
  * attachments not listed as valid. Host netns: the bridge, host veth ends, iptables rules.
  */
-import { run } from '../../core/exec/index.js';
 import * as nl from '../../core/netlink/index.js';
-import { checkIfname, checkMac, parseMtu, type EndpointInfo, type NetworkInfo, type RouteRequest } from '../../drivers/index.js';
-import { baseSchema, compileSchema, dnsSchema, invalid, unsupported, validate, type BaseConf } from '../skel/config.js';
+import { checkIfname, checkMac, parseMtu, type EndpointInfo, type NetworkInfo } from '../../drivers/index.js';
+import { baseSchema, compileSchema, dnsSchema, unsupported, validate, type BaseConf } from '../skel/config.js';
 import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
-import { dnsIsSet, type CniDns, type CniInterface, type CniResult, type CniRoute } from '../skel/result.js';
-import { endpointId, ensureCniNetwork, releaseStale, requireNetns, type CniHost } from './common.js';
-import {
-  assignRequested, effectiveRanges, ipamDns, ipamRoutes, ipamSchema, requestedIps, type IpamConf, type ResolvedRange,
-} from './ipam-conf.js';
-import { attachmentVerbs } from './main-common.js';
+import type { CniInterface, CniResult, CniRoute } from '../skel/result.js';
+import type { CniHost } from './common.js';
+import { ipamSchema, type IpamConf } from './ipam-conf.js';
+import { IPAM_TYPES, attachMain, attachmentVerbs, wrap } from './main-common.js';
 
 export interface BridgeConf extends BaseConf {
   bridge?: string;
@@ -55,7 +52,6 @@ const schema = {
 
 export const KIND = 'bridge';
 export const DEFAULT_BRIDGE = 'cni0';
-export const IPAM_TYPES = ['tsnet-ipam', 'host-local'];
 
 let compiled: ReturnType<typeof compileSchema> | undefined;
 
@@ -77,39 +73,11 @@ export function parseBridgeConf(raw: Record<string, unknown>): BridgeConf {
 }
 
 /** Runs a drivers/ validator and rethrows its ConfigError under the CNI field name. */
-export function wrap(field: string, fn: () => unknown): void {
-  try {
-    fn();
-  } catch (err) {
-    throw invalid(field, (err as Error).message.replace(/^[^:]+: /, ''));
-  }
-}
-
 function networkOptions(c: BridgeConf): Record<string, string> {
   return {
     bridge: c.bridge ?? DEFAULT_BRIDGE, icc: 'true', ip_masquerade: String(c.ipMasq ?? false), hairpin: String(c.hairpinMode ?? false),
     ...(c.mtu ? { mtu: String(c.mtu) } : {}),
   };
-}
-
-/** The MAC asked for: runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC > conf mac. */
-export function requestedMac(req: PluginRequest<BaseConf & { mac?: string }>): string | undefined {
-  const mac = req.conf.runtimeConfig?.mac ?? req.conf.args?.cni?.mac ?? req.args.values['MAC'] ?? req.conf.mac;
-  if (mac !== undefined) wrap('mac', () => checkMac(mac, 'mac'));
-  return mac?.toLowerCase();
-}
-
-/** Static addresses by family for the manager (one per family, each inside a configured range set). */
-export function staticAddresses(req: PluginRequest, ranges: ResolvedRange[][]): { ipv4?: string; ipv6?: string } {
-  const ips = requestedIps(req.conf, req.args);
-  if (ranges.length > 0) assignRequested(ranges, ips);
-  const out: { ipv4?: string; ipv6?: string } = {};
-  for (const ip of ips) {
-    const k = ip.includes(':') ? 'ipv6' : 'ipv4';
-    if (out[k]) throw invalid('ips', `more than one IPv${k === 'ipv4' ? 4 : 6} address requested (${out[k] ?? ''}, ${ip})`);
-    out[k] = ip;
-  }
-  return out;
 }
 
 /** Routes the result lists and the sandbox gets: ipam routes, plus defaults when isDefaultGateway. */
@@ -123,41 +91,17 @@ export function routesFor(ep: EndpointInfo, ipamRoutesList: CniRoute[], defaultG
   return routes;
 }
 
-/** A CNI route as the manager's route request (added inside the sandbox by the driver). */
-export function routeRequest(r: CniRoute): RouteRequest {
-  return { dst: r.dst, ...(r.gw ? { gateway: r.gw } : {}), ...(r.priority !== undefined ? { metric: r.priority } : {}) };
-}
-
-export function dnsFor(conf: BaseConf, ipam: IpamConf | undefined): CniDns | undefined {
-  return dnsIsSet(conf.dns) ? conf.dns : ipamDns(ipam);
-}
-
 async function setPromisc(net: NetworkInfo): Promise<void> {
   const br = (net.options as { bridge?: string }).bridge ?? DEFAULT_BRIDGE;
-  await run(['ip', 'link', 'set', 'dev', br, 'promisc', 'on']);
+  await nl.setLinkPromisc(nl.hostNetlink(), br, true);
 }
 
 async function add(req: PluginRequest<BridgeConf>, host: CniHost): Promise<CniResult> {
   const c = req.conf;
   const { env } = req;
-  requireNetns(env);
-  const ranges = effectiveRanges(c, c.ipam);
-  const routes = ipamRoutes(c.ipam);
-  const dns = dnsFor(c, c.ipam);
-  const addrs = staticAddresses(req, ranges);
-  const mac = requestedMac(req);
-  const mgr = host.manager();
-  const net = await ensureCniNetwork(mgr, {
-    kind: KIND, confName: c.name, driver: 'bridge', options: networkOptions(c), ranges,
-    ...(c.promiscMode ? { afterCreate: setPromisc } : {}),
-  });
-  const id = endpointId(KIND, c.name, env.containerId, env.ifname);
-  await releaseStale(mgr, id, env, `network ${c.name}`);
-  const defaults = c.isDefaultGateway ? net.subnets.filter((sn) => sn.gateway).map((sn) => ({ dst: sn.family === 4 ? '0.0.0.0/0' : '::/0' })) : [];
-  const ep = await mgr.attach({
-    network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
-    ...addrs, ...(mac ? { mac } : {}), routes: [...routes.map(routeRequest), ...defaults],
-  });
+  const { ep, net, routes, dns } = await attachMain(req, host, {
+    kind: KIND, driver: 'bridge', options: networkOptions(c), ...(c.promiscMode ? { afterCreate: setPromisc } : {}),
+  }, c.isDefaultGateway ?? false);
   try {
     const all = routesFor(ep, routes, c.isDefaultGateway ?? false);
     const h = nl.hostNetlink();
@@ -175,7 +119,7 @@ async function add(req: PluginRequest<BridgeConf>, host: CniHost): Promise<CniRe
       ...(dns ? { dns } : {}),
     };
   } catch (err) {
-    await mgr.detach(id);
+    await host.manager().detach(ep.id);
     throw err;
   }
 }

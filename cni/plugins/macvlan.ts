@@ -10,10 +10,9 @@ import { checkIfname, parseMtu } from '../../drivers/index.js';
 import { baseSchema, compileSchema, dnsSchema, invalid, unsupported, validate, type BaseConf } from '../skel/config.js';
 import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
 import type { CniResult } from '../skel/result.js';
-import { IPAM_TYPES, dnsFor, requestedMac, routeRequest, staticAddresses, wrap } from './bridge.js';
-import { endpointId, ensureCniNetwork, releaseStale, requireNetns, type CniHost } from './common.js';
-import { effectiveRanges, ipamRoutes, ipamSchema, type IpamConf } from './ipam-conf.js';
-import { attachmentVerbs } from './main-common.js';
+import type { CniHost } from './common.js';
+import { ipamSchema, type IpamConf } from './ipam-conf.js';
+import { IPAM_TYPES, attachMain, attachmentVerbs, wrap } from './main-common.js';
 
 export interface MacvlanConf extends BaseConf {
   master?: string;
@@ -66,24 +65,10 @@ async function defaultMaster(): Promise<string> {
 async function add(req: PluginRequest<MacvlanConf>, host: CniHost): Promise<CniResult> {
   const c = req.conf;
   const { env } = req;
-  requireNetns(env);
-  const ranges = effectiveRanges(c, c.ipam);
-  const routes = ipamRoutes(c.ipam);
-  const dns = dnsFor(c, c.ipam);
-  const addrs = staticAddresses(req, ranges);
-  const mac = requestedMac(req);
   const master = c.master ?? (await defaultMaster());
-  const mgr = host.manager();
-  const net = await ensureCniNetwork(mgr, {
-    kind: KIND, confName: c.name, driver: 'macvlan', ranges,
-    options: { parent: master, mode: c.mode ?? 'bridge', ...(c.mtu ? { mtu: String(c.mtu) } : {}) },
-  });
-  const id = endpointId(KIND, c.name, env.containerId, env.ifname);
-  await releaseStale(mgr, id, env, `network ${c.name}`);
-  const ep = await mgr.attach({
-    network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
-    ...addrs, ...(mac ? { mac } : {}), routes: routes.map(routeRequest),
-  });
+  const { ep, routes, dns } = await attachMain(req, host, {
+    kind: KIND, driver: 'macvlan', options: { parent: master, mode: c.mode ?? 'bridge', ...(c.mtu ? { mtu: String(c.mtu) } : {}) },
+  }, false);
   return {
     interfaces: [{ name: env.ifname, mac: ep.mac, ...(c.mtu ? { mtu: c.mtu } : {}), sandbox: env.netns }],
     ips: ep.addresses.map((a) => ({ address: a.cidr, ...(a.gateway ? { gateway: a.gateway } : {}), interface: 0 })),

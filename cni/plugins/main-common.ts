@@ -1,13 +1,16 @@
 /**
- * CHECK and STATUS shared by the main plugins (tsnet-bridge, tsnet-macvlan): the attachment
- * in the store, the kernel (through the manager's check) and the prevResult must agree.
+ * What the main plugins (tsnet-bridge, tsnet-macvlan) share: reading the requested addresses,
+ * MAC, routes and DNS and attaching (ADD); DEL, CHECK (the attachment in the store, the kernel
+ * through the manager's check and the prevResult must agree), GC and STATUS.
  */
 import { parseIp, type Pool } from '../../ipam/index.js';
-import type { NetworkInfo, NetworkManager } from '../../drivers/index.js';
+import { checkMac, type EndpointInfo, type NetworkInfo, type NetworkManager, type RouteRequest } from '../../drivers/index.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { PluginRequest } from '../skel/dispatch.js';
-import type { BaseConf } from '../skel/config.js';
-import { endpointId, findCniNetwork, requireNetns, validIds, type CniHost } from './common.js';
+import { invalid, type BaseConf } from '../skel/config.js';
+import { dnsIsSet, type CniDns, type CniRoute } from '../skel/result.js';
+import { endpointId, ensureCniNetwork, findCniNetwork, releaseStale, requireNetns, validIds, type CniHost, type CniNetworkSpec } from './common.js';
+import { assignRequested, effectiveRanges, ipamDns, ipamRoutes, requestedIps, type IpamConf, type ResolvedRange } from './ipam-conf.js';
 
 type Verb = (req: PluginRequest<BaseConf>, host: CniHost) => Promise<void>;
 
@@ -87,3 +90,70 @@ export function poolHasFree(mgr: NetworkManager, p: Pool): boolean {
   return BigInt(used) < end - start + 1n - edges;
 }
 
+
+export const IPAM_TYPES = ['tsnet-ipam', 'host-local'];
+
+/** Runs `fn`; its error becomes a CNI invalid-config error naming `field`. */
+export function wrap(field: string, fn: () => unknown): void {
+  try {
+    fn();
+  } catch (err) {
+    throw invalid(field, (err as Error).message.replace(/^[^:]+: /, ''));
+  }
+}
+
+/** The MAC asked for: runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC > conf mac. */
+export function requestedMac(req: PluginRequest<BaseConf & { mac?: string }>): string | undefined {
+  const mac = req.conf.runtimeConfig?.mac ?? req.conf.args?.cni?.mac ?? req.args.values['MAC'] ?? req.conf.mac;
+  if (mac !== undefined) wrap('mac', () => checkMac(mac, 'mac'));
+  return mac?.toLowerCase();
+}
+
+/** Static addresses by family for the manager (one per family, each inside a configured range set). */
+export function staticAddresses(req: PluginRequest, ranges: ResolvedRange[][]): { ipv4?: string; ipv6?: string } {
+  const ips = requestedIps(req.conf, req.args);
+  if (ranges.length > 0) assignRequested(ranges, ips);
+  const out: { ipv4?: string; ipv6?: string } = {};
+  for (const ip of ips) {
+    const k = ip.includes(':') ? 'ipv6' : 'ipv4';
+    if (out[k]) throw invalid('ips', `more than one IPv${k === 'ipv4' ? 4 : 6} address requested (${out[k] ?? ''}, ${ip})`);
+    out[k] = ip;
+  }
+  return out;
+}
+
+/** A CNI route as the manager's route request (added inside the sandbox by the driver). */
+export function routeRequest(r: CniRoute): RouteRequest {
+  return { dst: r.dst, ...(r.gw ? { gateway: r.gw } : {}), ...(r.priority !== undefined ? { metric: r.priority } : {}) };
+}
+
+export function dnsFor(conf: BaseConf, ipam: IpamConf | undefined): CniDns | undefined {
+  return dnsIsSet(conf.dns) ? conf.dns : ipamDns(ipam);
+}
+
+/**
+ * ADD of a main plugin up to the attachment: reads the requested addresses, MAC, routes and
+ * DNS, makes sure the tsnet network exists, drops a stale attachment of the same container
+ * and ifname, and attaches with the routes (plus default routes when `defaultGateway`).
+ */
+export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; ipam: IpamConf }>, host: CniHost,
+  spec: Omit<CniNetworkSpec, 'confName' | 'ranges'>, defaultGateway: boolean): Promise<{ ep: EndpointInfo; net: NetworkInfo; routes: CniRoute[]; dns: CniDns | undefined }> {
+  const c = req.conf;
+  const { env } = req;
+  requireNetns(env);
+  const ranges = effectiveRanges(c, c.ipam);
+  const routes = ipamRoutes(c.ipam);
+  const dns = dnsFor(c, c.ipam);
+  const addrs = staticAddresses(req, ranges);
+  const mac = requestedMac(req);
+  const mgr = host.manager();
+  const net = await ensureCniNetwork(mgr, { ...spec, confName: c.name, ranges });
+  const id = endpointId(spec.kind, c.name, env.containerId, env.ifname);
+  await releaseStale(mgr, id, env, `network ${c.name}`);
+  const defaults = defaultGateway ? net.subnets.filter((sn) => sn.gateway).map((sn) => ({ dst: sn.family === 4 ? '0.0.0.0/0' : '::/0' })) : [];
+  const ep = await mgr.attach({
+    network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
+    ...addrs, ...(mac ? { mac } : {}), routes: [...routes.map(routeRequest), ...defaults],
+  });
+  return { ep, net, routes, dns };
+}

@@ -5,7 +5,7 @@
  */
 export { openNetlink, hostNetlink, type NlHandle } from './socket.js';
 export {
-  createLink, deleteLink, getLink, listLinks, setLinkUp, setLinkMtu, setLinkMac, setLinkMaster,
+  createLink, deleteLink, getLink, listLinks, setLinkUp, setLinkPromisc, setLinkMtu, setLinkMac, setLinkMaster,
   renameLink, moveLinkToNetns, setBridgePortHairpin, linkIndex,
   type LinkKind, type LinkInfo, type CreateLinkSpec,
 } from './links.js';

@@ -184,6 +184,12 @@ export async function setLinkUp(h: NlHandle, name: string, up: boolean): Promise
   await setLink(h, `set link ${name} ${up ? 'up' : 'down'}`, name, { flags, change: { up: true } }, {});
 }
 
+/** Turns promiscuous mode of a link in h's netns on or off. */
+export async function setLinkPromisc(h: NlHandle, name: string, on: boolean): Promise<void> {
+  const flags = on ? { promisc: true as const } : {};
+  await setLink(h, `set link ${name} promisc ${on ? 'on' : 'off'}`, name, { flags, change: { promisc: true } }, {});
+}
+
 /** Sets the MTU of a link in h's netns. */
 export async function setLinkMtu(h: NlHandle, name: string, mtu: number): Promise<void> {
   await setLink(h, `set link ${name} mtu ${mtu}`, name, {}, { mtu });
