@@ -5,9 +5,9 @@
  * a port mapping in tsnet's maps. Byte layouts match what `nft --debug=mnl` sends.
  * No I/O, no netns.
  */
-import { isIPv4, isIPv6 } from 'node:net';
-import { Address6 } from 'ip-address';
+import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
+import { formatIp, parseIp } from '../netlink/index.js';
 import {
   nfgenmsg, nlattr, NFNL_SUBSYS_NFTABLES, NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST,
   type BatchMessage,
@@ -95,23 +95,13 @@ function checkPort(port: number, field: string): void {
 }
 
 /** The 4 or 16 bytes of an IP address (network order); ConfigError naming `field`. */
+/** The address's bytes (4 or 16), as core/netlink encodes them; ConfigError naming `field`. */
 export function ipBytes(ip: string, field: string): Buffer {
-  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
-  if (isIPv6(ip) && !ip.includes('%')) {
-    const bytes = Buffer.from(new Address6(ip).toUnsignedByteArray());
-    const full = Buffer.alloc(16);
-    bytes.copy(full, 16 - bytes.length); // leading zero bytes are dropped by the library
-    return full;
-  }
-  throw new ConfigError(`${field} ${JSON.stringify(ip)} is not an IP address`, field);
+  if (isIP(ip) === 0 || ip.includes('%')) throw new ConfigError(`${field} ${JSON.stringify(ip)} is not an IP address`, field);
+  return parseIp(ip, field).bytes;
 }
 
-export function formatIp(b: Buffer): string {
-  if (b.length === 4) return Array.from(b).join('.');
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  return new Address6(groups.join(':')).correctForm();
-}
+export { formatIp };
 
 function be16(v: number): Buffer {
   const b = Buffer.alloc(2);

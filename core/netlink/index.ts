@@ -15,6 +15,6 @@ export {
   addNeigh, delNeigh, addFdb, delFdb, listNeighs, listFdb,
   type NeighSpec, type FdbSpec, type NeighInfo, type FdbInfo,
 } from './neigh.js';
-export { parseCidr, parseIp, parseMac, formatMac, type MacvlanMode, type IpvlanMode } from './encode.js';
+export { parseCidr, parseIp, formatIp, parseMac, formatMac, type MacvlanMode, type IpvlanMode } from './encode.js';
 // nfnetlink (nftables batches) for core/firewall's PortMap.
 export { nftSocket, closeNftSocket, nftKernelError, encodeBatch, nfgenmsg, type BatchMessage, type MessageResult } from './nfnetlink.js';
