@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ConfigError, ConflictError, NotFoundError, log, paths, type Paths } from '../core/index.js';
 import * as nl from '../core/netlink/index.js';
 import { closeNetns, createNetns, deleteNetns, isNetns, netlinkIn, openNetns } from '../core/netns/index.js';
-import { NetworkManager, OWNER_DOCKER, OWNER_LABEL, parsePortSpec, type EndpointInfo, type NetworkInfo } from '../drivers/index.js';
+import { NetworkManager, OWNER_DOCKER, OWNER_LABEL, bridgeName, parsePortSpec, type BridgeOptions, type EndpointInfo, type Network, type NetworkInfo } from '../drivers/index.js';
 import { openStore, type ContainerRow } from '../store/index.js';
 import { DnsServer, NameTable, readResolvConf, upstreamsFor } from './dns/index.js';
 import { ContainerRuntime, ImageStore } from './runtime/index.js';
@@ -80,20 +80,22 @@ export class Engine {
     return this.inspectNetwork(net.id);
   }
 
-  inspectNetwork(ref: string): Record<string, unknown> {
+  inspectNetwork(ref: string, names = this.containerNames()): Record<string, unknown> {
     const net = this.mgr.getNetwork(ref);
-    return networkInspect(net, this.mgr.listEndpoints(net.id), this.containerNames());
+    return networkInspect(net, this.mgr.listEndpoints(net.id), names);
   }
 
   listNetworks(driver?: string): Record<string, unknown>[] {
-    return this.mgr.listNetworks().filter((n) => !driver || n.driver === driver).map((n) => this.inspectNetwork(n.id));
+    const names = this.containerNames();
+    return this.mgr.listNetworks().filter((n) => !driver || n.driver === driver).map((n) => this.inspectNetwork(n.id, names));
   }
 
   async removeNetwork(ref: string): Promise<void> {
     const net = this.mgr.getNetwork(ref);
     if (BUILTIN_NETWORKS.has(net.name)) throw new ConflictError(`network "${net.name}" is a built-in network and cannot be removed`);
     if (dockerOwned(net)) throw new ConflictError(`network "${net.name}" belongs to Docker: remove it with docker network rm`);
-    const users = this.mgr.listEndpoints(net.id).map((e) => this.containerNames().get(e.sandbox) ?? e.sandbox);
+    const names = this.containerNames();
+    const users = this.mgr.listEndpoints(net.id).map((e) => names.get(e.sandbox) ?? e.sandbox);
     if (users.length > 0) throw new ConflictError(`network "${net.name}" has active endpoints: ${users.join(', ')}`);
     await this.stopDns(net);
     await this.mgr.removeNetwork(net.id);
@@ -131,7 +133,8 @@ export class Engine {
     const net = this.mgr.getNetwork(ref);
     const c = this.mgr.store.containers.get(ctrRef);
     if (!c && !force) throw new NotFoundError(`container "${ctrRef}" not found`);
-    const eps = this.mgr.listEndpoints(net.id).filter((e) => e.sandbox === (c?.id ?? ctrRef) || (force && this.containerNames().get(e.sandbox) === ctrRef));
+    const names = this.containerNames();
+    const eps = this.mgr.listEndpoints(net.id).filter((e) => e.sandbox === (c?.id ?? ctrRef) || (force && names.get(e.sandbox) === ctrRef));
     if (c) {
       const cfg = this.config(c);
       if (!cfg.networks.some((n) => n.network === net.id) && eps.length === 0) throw new ConflictError(`container ${c.name} is not connected to network "${net.name}"`);
@@ -410,9 +413,8 @@ export class Engine {
     const names = this.containerNames();
     return {
       Networks: this.mgr.listNetworks().map((n) => {
-        const i = networkInspect(n, [], names);
         return {
-          Name: n.name, Id: n.id, Driver: n.driver, ...(i['Bridge'] ? { Bridge: i['Bridge'] } : {}), Subnets: n.subnets.map((s) => s.subnet),
+          Name: n.name, Id: n.id, Driver: n.driver, ...(n.driver === 'bridge' ? { Bridge: bridgeName(n as Network<BridgeOptions>) } : {}), Subnets: n.subnets.map((s) => s.subnet),
           Endpoints: this.mgr.listEndpoints(n.id).map((e) => ({
             Container: names.get(e.sandbox) ?? e.sandbox, ContainerId: e.sandbox, Interface: e.ifname, ...(e.hostIfname ? { HostInterface: e.hostIfname } : {}),
             IPv4Address: e.addresses.find((a) => a.family === 4)?.cidr ?? '', MacAddress: e.mac,
