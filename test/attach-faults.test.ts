@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { KernelError } from '../core/index.js';
 import { setFaultInjector, type NetworkManager } from '../drivers/index.js';
-import { addrsOf, cleanup, dropSandbox, iptablesSave, linkNames, newManager, newSandbox } from './helpers.js';
+import { addrsOf, cleanup, dropSandbox, firewallDump, linkNames, newManager, newSandbox } from './helpers.js';
 
 const t = suite('attach faults and concurrency');
 let mgr: NetworkManager;
@@ -53,7 +53,7 @@ t('every kernel step failing in turn leaves no link, address, rule or row', asyn
     assert.equal(await linkNames(), hostLinks, `host links after "${failing}"`);
     assert.equal(await linkNames(s), ['lo'], `sandbox links after "${failing}"`);
     assert.equal(await addrsOf(s), [], `sandbox addresses after "${failing}"`);
-    assert.not.match(await iptablesSave(), /18181/, `rules after "${failing}"`);
+    assert.not.match(await firewallDump(), /18181/, `rules after "${failing}"`);
     assert.is(rowCount('endpoints'), 0, `endpoint rows after "${failing}"`);
     assert.is(rowCount('port_mappings'), 0, `port rows after "${failing}"`);
     assert.is(rowCount('allocations'), allocations, `IPAM rows after "${failing}"`);
@@ -84,11 +84,11 @@ t('parallel attaches get unique addresses and all links exist', async () => {
 t('detach after the netns vanished still releases addresses and rules', async () => {
   const s = await newSandbox('vanish');
   const ep = await mgr.attach({ network: 'faults', sandbox: 'v', placement: { kind: 'netns', netnsPath: s, ifname: 'eth0' }, ports: [{ proto: 'udp', containerPort: 53, hostPort: 18282 }] });
-  assert.match(await iptablesSave(), /18282/);
+  assert.match(await firewallDump(), /18282/);
   dropSandbox(s);
   await mgr.detach(ep.id);
   await mgr.detach(ep.id);
-  assert.not.match(await iptablesSave(), /18282/);
+  assert.not.match(await firewallDump(), /18282/);
   assert.is(rowCount('endpoints'), 0);
   assert.is((mgr.store.db.prepare('SELECT count(*) AS n FROM allocations WHERE owner = ?').get(ep.id) as { n: number }).n, 0);
   assert.not.ok((await linkNames()).includes(ep.hostIfname!));

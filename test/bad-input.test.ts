@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TsnetError, type ErrorCode } from '../core/index.js';
 import type { NetworkManager } from '../drivers/index.js';
-import { cleanup, dropSandbox, iptablesSave, linkNames, newManager, newSandbox } from './helpers.js';
+import { cleanup, dropSandbox, firewallDump, linkNames, newManager, newSandbox } from './helpers.js';
 
 const t = suite('bad input');
 let mgr: NetworkManager;
@@ -23,7 +23,7 @@ t.after(async () => {
 
 async function expectError(fn: () => Promise<unknown>, code: ErrorCode, field: string | undefined, message: RegExp): Promise<void> {
   const links = await linkNames();
-  const rules = await iptablesSave();
+  const rules = await firewallDump();
   const nets = mgr.listNetworks().length;
   try {
     await fn();
@@ -37,7 +37,7 @@ async function expectError(fn: () => Promise<unknown>, code: ErrorCode, field: s
   }
   assert.equal(await linkNames(), links, 'no link made');
   assert.equal(await linkNames(sandbox), ['lo'], 'nothing in the sandbox');
-  assert.is(await iptablesSave(), rules, 'no rule made');
+  assert.is(await firewallDump(), rules, 'no rule made');
   assert.is(mgr.listNetworks().length, nets, 'no network row');
   assert.is(mgr.listEndpoints().length, 0, 'no endpoint row');
 }

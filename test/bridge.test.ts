@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { ConflictError } from '../core/index.js';
 import type { Started } from '../core/exec/index.js';
 import type { EndpointInfo, NetworkManager } from '../drivers/index.js';
-import { addrsOf, ask, canPing, cleanup, dropSandbox, inNs, ipJson, iptablesSave, linkNames, newManager, newSandbox, publishedPorts, serve } from './helpers.js';
+import { addrsOf, ask, canPing, cleanup, dropSandbox, inNs, ipJson, firewallDump, linkNames, newManager, newSandbox, publishedPorts, serve } from './helpers.js';
 
 const t = suite('bridge driver');
 let mgr: NetworkManager;
@@ -77,7 +77,7 @@ t('two sandboxes on one network reach each other and the gateway; other networks
   await mgr.removeNetwork('n1');
   await mgr.removeNetwork('n2');
   assert.not.ok((await linkNames()).includes(bridge), 'network rm deleted the bridge');
-  assert.not.match(await iptablesSave(), /10\.213\.5[01]\./);
+  assert.not.match(await firewallDump(), /10\.213\.5[01]\./);
 });
 
 t('published ports answer from 127.0.0.1, the host address, another host, and hairpin; udp too', async () => {
@@ -123,7 +123,7 @@ t('published ports answer from 127.0.0.1, the host address, another host, and ha
 
   for (const ep of [a, b, c]) await mgr.detach(ep.id);
   assert.is(await ask(undefined, 'tcp', '127.0.0.1', 18080), undefined, 'unpublished after detach');
-  assert.not.match(await iptablesSave(), /18080|18053/);
+  assert.not.match(await firewallDump(), /18080|18053/);
   await mgr.removeNetwork('web');
 });
 
@@ -137,7 +137,7 @@ t('an internal network has no egress and no masquerade', async () => {
   assert.is(await ask(sb('d'), 'tcp', OUTSIDE_IP, 9999), undefined, 'internal network has no egress');
   assert.not.ok(await canPing(sb('d'), OUTSIDE_IP));
   assert.ok(await canPing(sb('d'), ip4(d2)), 'members of an internal network reach each other');
-  const rules = await iptablesSave();
+  const rules = await firewallDump();
   assert.match(rules, /-s 10\.213\.53\.0\/24 .*MASQUERADE/);
   assert.not.match(rules, /-s 10\.213\.54\.0\/24 .*MASQUERADE/);
   for (const ep of [a, d, d2]) await mgr.detach(ep.id);

@@ -12,7 +12,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../core/exec/index.js';
 import { NetworkManager } from '../drivers/index.js';
-import { cleanup, ipJson, iptablesSave } from './helpers.js';
+import { cleanup, ipJson, firewallDump } from './helpers.js';
 import { startDaemon, stopDaemon, purgeDaemon, removeDaemonDir, type Daemon } from './daemon.js';
 import {
   CONTAINERD, CTR, CTR_IMAGE, IMAGE, PODMAN, buildRootfs, ctr, installCni, missing, ociArchive, podman, reconfigurePodman,
@@ -159,7 +159,7 @@ async function scenarioSteps(port: number, storeRoot: string): Promise<void> {
 
   assert.is(await fetchText(port), 'hello from tsnet\n', `127.0.0.1:${port} answers from the host`);
   // tsnet-portmap's DNAT: an element of tsnet's nft port map; podman's conmon also holds the port open.
-  assert.match(await iptablesSave(), new RegExp(`tcp \\. 127\\.0\\.0\\.1 \\. ${port} : ${web.replace(/\./g, '\\.')} \\. 80`));
+  assert.match(await firewallDump(), new RegExp(`tcp \\. 127\\.0\\.0\\.1 \\. ${port} : ${web.replace(/\./g, '\\.')} \\. 80`));
 
   await pm(['rm', '-f', '-t', '0', 'web', 'peer']);
   await assertNothingLeft(storeRoot, web, port);
@@ -169,8 +169,8 @@ async function scenarioSteps(port: number, storeRoot: string): Promise<void> {
 async function assertNothingLeft(storeRoot: string, ip: string, port: number): Promise<void> {
   assert.equal(await veths(), [], 'no veth left');
   assert.equal(await bridgePorts(PBRIDGE), [], 'no port left on the bridge');
-  assert.not.match(await iptablesSave(), new RegExp(`\\. ${port} :`), 'the published port is gone');
-  assert.not.match(await iptablesSave(), new RegExp(`${ip.replace(/\./g, '\\.')}[^/0-9]`), 'no rule names the container');
+  assert.not.match(await firewallDump(), new RegExp(`\\. ${port} :`), 'the published port is gone');
+  assert.not.match(await firewallDump(), new RegExp(`${ip.replace(/\./g, '\\.')}[^/0-9]`), 'no rule names the container');
   assert.equal(endpointsIn(storeRoot), [], 'no endpoint in tsnet\'s store');
   assert.equal(cachedResults(pcni!), [], 'libcni cached nothing');
 }

@@ -7,7 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { run } from '../core/exec/index.js';
 import { runCni, skel, endpointId } from '../cni/index.js';
-import { newManager, cleanup, newSandbox, dropSandbox, ipJson, addrsOf, linkNames, serve, ask, iptablesSave, inNs, publishedPorts } from './helpers.js';
+import { newManager, cleanup, newSandbox, dropSandbox, ipJson, addrsOf, linkNames, serve, ask, firewallDump, inNs, publishedPorts } from './helpers.js';
 
 const { mgr, dbFile } = newManager();
 const host = { manager: () => mgr };
@@ -138,7 +138,7 @@ T('portmap chained after bridge: DNAT published and answered on 127.0.0.1, CHECK
     const clash = await cni('tsnet-portmap', 'ADD', pmConf, { CNI_CONTAINERID: 'pm2', CNI_NETNS: ns, CNI_IFNAME: 'eth1' });
     assert.is((clash.out as { code: number }).code, skel.CNI_ERR.CONFLICT, clash.raw);
     assert.is((await cni('tsnet-portmap', 'DEL', pmConf, env)).exitCode, 0);
-    assert.not.match(await iptablesSave(), /18080/);
+    assert.not.match(await firewallDump(), /18080/);
     assert.is((await cni('tsnet-portmap', 'DEL', pmConf, env)).exitCode, 0);
     assert.is((await cni('tsnet-bridge', 'DEL', bridgeConf('1.0.0'), env)).exitCode, 0);
   } finally {
@@ -164,8 +164,8 @@ T('GC releases every attachment not listed; an empty list releases all (bridge, 
       assert.equal([gc.exitCode, gc.raw], [0, '']);
     }
     assert.equal(mgr.listEndpoints().map((e) => e.id).sort(), [endpointId('bridge', 'ctest', 'g1', 'eg1'), endpointId('portmap', 'ctest', 'g1', 'eg1')].sort());
-    assert.not.match(await iptablesSave(), /\. 19002 :/);
-    assert.match(await iptablesSave(), /\. 19001 :/);
+    assert.not.match(await firewallDump(), /\. 19002 :/);
+    assert.match(await firewallDump(), /\. 19001 :/);
     for (const t of ['tsnet-bridge', 'tsnet-portmap']) {
       assert.is((await cni(t, 'GC', { ...bridgeConf('1.1.0'), type: t, 'cni.dev/valid-attachments': [] }, gcEnv)).exitCode, 0);
     }

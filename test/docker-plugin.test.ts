@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { NetworkManager } from '../drivers/index.js';
 import { startDockerPlugin, type DockerPluginServer } from '../engine/daemon/docker-plugin.js';
-import { addrsOf, cleanup, ipJson, iptablesSave, linkNames, newManager } from './helpers.js';
+import { addrsOf, cleanup, ipJson, firewallDump, linkNames, newManager } from './helpers.js';
 import { pluginCall } from './docker-env.js';
 
 const t = suite('docker plugin protocol');
@@ -85,14 +85,14 @@ t('tsnet IPAM + tsnet driver: the whole life of a network and an endpoint, as do
   assert.equal([tmp?.address, tmp?.mtu], ['02:42:0a:d5:50:01', 1400]);
 
   await ok('NetworkDriver.ProgramExternalConnectivity', { NetworkID: nid, EndpointID: eid, Options: { 'com.docker.network.endpoint.exposedports': exposed, 'com.docker.network.portmap': portmap } });
-  assert.match(await iptablesSave(), /tcp \. 127\.0\.0\.1 \. 18081 : 10\.213\.80\.1 \. 80/);
+  assert.match(await firewallDump(), /tcp \. 127\.0\.0\.1 \. 18081 : 10\.213\.80\.1 \. 80/);
   const info = (await ok('NetworkDriver.EndpointOperInfo', { NetworkID: nid, EndpointID: eid }))['Value'] as Record<string, unknown>;
   assert.equal(info['com.docker.network.portmap'], [{ Proto: 6, IP: '10.213.80.1', Port: 80, HostIP: '127.0.0.1', HostPort: 18081, HostPortEnd: 18081 }]);
   assert.equal(info['com.docker.network.endpoint.exposedports'], exposed);
   assert.is(info['tsnet.joined'], true);
 
   await ok('NetworkDriver.RevokeExternalConnectivity', { NetworkID: nid, EndpointID: eid });
-  assert.not.match(await iptablesSave(), /18081/);
+  assert.not.match(await firewallDump(), /18081/);
   await ok('NetworkDriver.Leave', { NetworkID: nid, EndpointID: eid });
   await ok('NetworkDriver.DeleteEndpoint', { NetworkID: nid, EndpointID: eid });
   const links = await linkNames();
@@ -105,7 +105,7 @@ t('tsnet IPAM + tsnet driver: the whole life of a network and an endpoint, as do
   await ok('NetworkDriver.DeleteNetwork', { NetworkID: nid });
   assert.not.ok((await linkNames()).includes(bridge));
   assert.is(mgr.ipam.getPool(poolId), undefined, 'pool deleted');
-  assert.not.match(await iptablesSave(), new RegExp(nid));
+  assert.not.match(await firewallDump(), new RegExp(nid));
 });
 
 t('Docker\'s own IPAM: tsnet reserves Docker\'s addresses; null IPAM: tsnet chooses them', async () => {

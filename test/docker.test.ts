@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { cli } from './daemon.js';
-import { canPing, inNs, iptablesSave, linkNames } from './helpers.js';
+import { canPing, inNs, firewallDump, linkNames } from './helpers.js';
 import {
   IMAGE, docker, dockerAvailable, importBusybox, killTsnetd, purgeTsnetd, sleep, startDockerd, startTsnetd, stopDockerd, stopTsnetd,
   type Dockerd, type Tsnetd,
@@ -86,7 +86,7 @@ t('two containers ping each other by IP; a published port answers from the host;
   assert.is((await dk(['exec', 'web', 'ping', '-c', '1', '-W', '2', peer], [1])).exitCode, 0, 'web -> peer');
   assert.ok(await canPing(undefined, web), 'host -> web through the bridge');
   assert.is(await fetchText(18080), 'hello from tsnet\n');
-  assert.match(await iptablesSave(), new RegExp(`tcp \\. 127\\.0\\.0\\.1 \\. 18080 : ${web.replace(/\./g, '\\.')} \\. 80`));
+  assert.match(await firewallDump(), new RegExp(`tcp \\. 127\\.0\\.0\\.1 \\. 18080 : ${web.replace(/\./g, '\\.')} \\. 80`));
   // The container's interface is Docker's eth0 with tsnet's MAC, its host end on tsnet's bridge.
   const ipAddr = (await dk(['exec', 'web', 'ip', 'addr', 'show', 'eth0'])).stdout;
   assert.match(ipAddr, /link\/ether 02:42:0a:d5:5a:/);
@@ -120,7 +120,7 @@ t('docker network rm leaves nothing: links, rules, pools', async () => {
   const links = await linkNames();
   for (const id of ids) assert.not.ok(links.includes(`tsbr-${id.slice(0, 10)}`), 'bridge removed');
   assert.not.ok(links.some((l) => /^(veth|tsn[0-9a-f]{12}$)/.test(l)), `no veth or temporary link: ${links.join(' ')}`);
-  const rules = await iptablesSave();
+  const rules = await firewallDump();
   for (const id of ids) assert.not.match(rules, new RegExp(id));
   assert.not.match(rules, /18080/);
   assert.equal(await tsnetNetworks(), []);
@@ -159,7 +159,7 @@ t('kill -9 and restart tsnetd between two docker runs: the second still works, p
   assert.is(await fetchText(18083), 'hello from tsnet\n', 'a port published after the restart');
   await dk(['rm', '-f', 'before', 'after']);
   await dk(['network', 'rm', 'n3']);
-  assert.not.match(await iptablesSave(), /1808[23]/);
+  assert.not.match(await firewallDump(), /1808[23]/);
   assert.equal(await tsnetNetworks(), []);
 });
 

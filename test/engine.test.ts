@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { run } from '../core/exec/index.js';
 import { cli, cliJson, killDaemon, purgeDaemon, removeDaemonDir, startDaemon, stopDaemon, type Daemon } from './daemon.js';
-import { ipJson, iptablesSave, linkNames } from './helpers.js';
+import { ipJson, firewallDump, linkNames } from './helpers.js';
 
 const t = suite('engine');
 let d: Daemon;
@@ -59,8 +59,8 @@ t('the demo: a network, two containers that ping each other by name, a published
   await cli(d, ['rm', '-f', 'web']);
   await cli(d, ['network', 'rm', 'demo']);
   assert.equal(await linkNames(), before, 'links back to where they were');
-  assert.not.match(await iptablesSave(), /10\.213\.210\./);
-  assert.not.match(await iptablesSave(), /\. 8080 :/);
+  assert.not.match(await firewallDump(), /10\.213\.210\./);
+  assert.not.match(await firewallDump(), /\. 8080 :/);
 });
 
 t('network modes: host sees the host links, none has only lo, container: shares interfaces', async () => {
@@ -102,7 +102,7 @@ t('kill -9 tsnetd, restart: containers keep connectivity, state is intact, nothi
   await cli(d, ['network', 'create', '--subnet', '10.213.214.0/24', 'live']);
   await cli(d, ['run', '-d', '--name', 'srv', '--network', 'live', '-p', '127.0.0.1:8090:80', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);
   await cli(d, ['run', '-d', '--name', 'cli1', '--network', 'live', 'busybox', 'sleep', '300']);
-  const rulesBefore = await iptablesSave();
+  const rulesBefore = await firewallDump();
   const linksBefore = await linkNames();
   await killDaemon(d);
   assert.match((await wget('http://127.0.0.1:8090/hostname')).stdout, /\w+/, 'published port answers with the daemon dead');
@@ -110,14 +110,14 @@ t('kill -9 tsnetd, restart: containers keep connectivity, state is intact, nothi
   assert.match((await wget('http://127.0.0.1:8090/hostname')).stdout, /\w+/, 'and after the restart');
   assert.is((await inspect('srv')).State.Running, true);
   assert.match((await cli(d, ['exec', 'cli1', 'ping', '-c', '1', '-W', '2', 'srv'])).stdout, /1 packets received/, 'names still resolve');
-  assert.is(await iptablesSave(), rulesBefore, 'no rule duplicated or lost');
+  assert.is(await firewallDump(), rulesBefore, 'no rule duplicated or lost');
   assert.equal(await linkNames(), linksBefore, 'no link duplicated or lost');
   // A graceful stop and restart too, then the adopted container's exit is noticed.
   await stopDaemon(d);
   d = await startDaemon(d.dir);
   await cli(d, ['stop', '-t', '1', 'srv']);
   assert.is((await inspect('srv')).State.Running, false);
-  assert.not.match(await iptablesSave(), /\. 8090 :/, 'stopping released the port');
+  assert.not.match(await firewallDump(), /\. 8090 :/, 'stopping released the port');
   await cli(d, ['rm', '-f', 'srv', 'cli1']);
   await cli(d, ['network', 'rm', 'live']);
 });
@@ -127,7 +127,7 @@ t('a bridge and rules deleted behind the daemon: a restart brings them back, con
   await cli(d, ['run', '-d', '--name', 'h1', '--network', 'heal', '-p', '127.0.0.1:8093:80', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);
   await cli(d, ['run', '-d', '--name', 'h2', '--network', 'heal', 'busybox', 'sleep', '300']);
   const bridge = (await cliJson<{ Bridge: string }[]>(d, ['network', 'inspect', 'heal']))[0]!.Bridge;
-  const rules = await iptablesSave();
+  const rules = await firewallDump();
   await stopDaemon(d);
   await run(['ip', 'link', 'del', bridge]);
   await run(['iptables', '-t', 'nat', '-F', 'TSNET-POSTROUTING']);
@@ -136,7 +136,7 @@ t('a bridge and rules deleted behind the daemon: a restart brings them back, con
   assert.is((await wget('http://127.0.0.1:8093/hostname')).stdout, '', 'broken while down');
   d = await startDaemon(d.dir);
   assert.ok((await linkNames()).includes(bridge), 'bridge re-created');
-  assert.is(await iptablesSave(), rules, 'rules and published ports restored as they were');
+  assert.is(await firewallDump(), rules, 'rules and published ports restored as they were');
   assert.match((await wget('http://127.0.0.1:8093/hostname')).stdout, /\w+/, 'published port answers again');
   assert.match((await cli(d, ['exec', 'h2', 'ping', '-c', '1', '-W', '2', 'h1'])).stdout, /1 packets received/, 'containers reach each other again');
   await cli(d, ['rm', '-f', 'h1', 'h2']);
@@ -152,7 +152,7 @@ t('a sandbox netns deleted behind the daemon: a restart releases its addresses a
   await run(['umount', i.NetworkSettings.SandboxKey]);
   await run(['rm', '-f', i.NetworkSettings.SandboxKey]);
   d = await startDaemon(d.dir);
-  assert.not.match(await iptablesSave(), /\. 8091 :/, 'DNAT rule released');
+  assert.not.match(await firewallDump(), /\. 8091 :/, 'DNAT rule released');
   const net = (await cliJson<{ Containers: Record<string, unknown> }[]>(d, ['network', 'inspect', 'gone']))[0]!;
   assert.equal(net.Containers, {}, 'endpoint released');
   // The address is free again: a new container may take it.
@@ -188,7 +188,7 @@ t('bad input: clear errors, non-zero exit, nothing half-made', async () => {
   await cli(d, ['network', 'create', '--subnet', '10.213.216.0/24', 'ok']);
   await cli(d, ['run', '-d', '--name', 'taken', '--network', 'ok', '-p', '127.0.0.1:8092:80', 'busybox', 'sleep', '300']);
   const links = await linkNames();
-  const rules = await iptablesSave();
+  const rules = await firewallDump();
   const ps = (await cli(d, ['ps', '-a', '-q'])).stdout;
   const cases: [string[], RegExp][] = [
     [['run', '--network', 'nope', 'busybox', 'true'], /network "nope" not found/],
@@ -207,7 +207,7 @@ t('bad input: clear errors, non-zero exit, nothing half-made', async () => {
     assert.match(r.stderr, message, args.join(' '));
   }
   assert.equal(await linkNames(), links, 'no link made');
-  assert.is(await iptablesSave(), rules, 'no rule made');
+  assert.is(await firewallDump(), rules, 'no rule made');
   assert.is((await cli(d, ['ps', '-a', '-q'])).stdout, ps, 'no container made');
   assert.not.match((await cli(d, ['network', 'ls'])).stdout, /bad|overlap/);
   await cli(d, ['rm', '-f', 'taken']);

@@ -57,7 +57,7 @@ export async function addrsOf(path: string | undefined, dev?: string): Promise<s
  * <time>" comments, so two dumps compare equal) and tsnet's nftables table, where published
  * ports live as map elements (`tcp . 18080 : 10.0.0.2 . 80`).
  */
-export async function iptablesSave(): Promise<string> {
+export async function firewallDump(): Promise<string> {
   const ipt = (await run(['iptables-save'])).stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
   const nft = await run(['nft', 'list', 'table', 'inet', 'tsnet'], { okCodes: [1] });
   return nft.exitCode === 0 ? `${ipt}\n${nft.stdout}` : ipt;
