@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import * as nl from '../core/netlink/index.js';
 import { openNetns, closeNetns, sysctlSet } from '../core/netns/index.js';
+import { removeVeth } from '../core/link-reaper/index.js';
 import { ConflictError, KernelError } from '../core/index.js';
 import { checkIfname, parseBool, parseMtu, pick, rejectUnknown } from './options.js';
 import { configureInterface, checkInterface, settleAll } from './configure.js';
@@ -125,10 +126,11 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     return { hostIfname: ep.hostIfname, ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
   },
 
-  async detach(_net, ep) {
+  async detach(_net, ep, placement) {
     // The peer (in the sandbox or, for host-end, wherever the caller moved it) goes with it;
-    // a vanished netns already destroyed both ends.
-    await nl.deleteLink(nl.hostNetlink(), ep.hostIfname);
+    // a vanished netns already destroyed both ends. In tsnetd the deletion finishes later
+    // (core/link-reaper): both ends are down and renamed when this resolves.
+    await removeVeth(ep.hostIfname, placement.kind === 'netns' ? placement.netnsPath : undefined);
   },
 
   async check(net, ep, placement) {

@@ -4,7 +4,8 @@
  * The container's traffic leaves through the parent; there is no bridge and no NAT.
  */
 import * as nl from '../core/netlink/index.js';
-import { openNetns, closeNetns, netlinkIn, isNetns } from '../core/netns/index.js';
+import { openNetns, closeNetns, netlinkIn } from '../core/netns/index.js';
+import { removeLinkIn } from '../core/link-reaper/index.js';
 import { ConfigError, ConflictError, KernelError } from '../core/index.js';
 import { checkIfname, parseMtu, pick, rejectUnknown } from './options.js';
 import { checkInterface, configureInterface } from './configure.js';
@@ -76,14 +77,8 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
       await nl.deleteLink(nl.hostNetlink(), placement.ifname);
       return;
     }
-    // A vanished netns took the macvlan with it.
-    if (!isNetns(placement.netnsPath)) return;
-    const fd = openNetns(placement.netnsPath);
-    try {
-      await deleteIn(fd, placement.ifname);
-    } finally {
-      closeNetns(fd);
-    }
+    // A vanished netns took the macvlan with it; in tsnetd the deletion finishes later.
+    await removeLinkIn(placement.netnsPath, placement.ifname);
   },
 
   async check(_net, ep, placement) {

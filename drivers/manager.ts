@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, ConflictError, NotFoundError, paths, withContext, log } from '../core/index.js';
 import * as nl from '../core/netlink/index.js';
+import { sweepRetired } from '../core/link-reaper/index.js';
 import { isNetns } from '../core/netns/index.js';
 import { Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } from '../core/firewall/index.js';
 import { hostIpsClash, openStore, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
@@ -265,6 +266,7 @@ export class NetworkManager {
    */
   async reconcile(): Promise<ReconcileReport> {
     const report: ReconcileReport = { networksRestored: [], networksRemoved: [], endpointsReleased: [], orphanLinks: [] };
+    await this.reconcileStep('retired links', () => sweepRetired());
     for (const net of this.listNetworks()) {
       const state = this.store.networks.get(net.id)?.state;
       await this.reconcileStep(`network ${net.name}`, async () => {

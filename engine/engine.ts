@@ -10,6 +10,7 @@ import { hostname as osHostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, ConflictError, NotFoundError, log, paths, type Paths } from '../core/index.js';
+import { settleRetired } from '../core/link-reaper/index.js';
 import * as nl from '../core/netlink/index.js';
 import { closeNetns, createNetns, deleteNetns, isNetns, netlinkIn, openNetns } from '../core/netns/index.js';
 import { NetworkManager, OWNER_DOCKER, OWNER_LABEL, bridgeName, parsePortSpec, type BridgeOptions, type EndpointInfo, type Network, type NetworkInfo } from '../drivers/index.js';
@@ -61,6 +62,7 @@ export class Engine {
   async close(): Promise<void> {
     for (const t of this.adopted.values()) clearInterval(t);
     await this.dns.close();
+    await settleRetired(); // links retired by detach are deleted before the process goes
     this.mgr.close();
   }
 

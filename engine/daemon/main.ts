@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { log, paths } from '../../core/index.js';
+import { deferLinkDeletes } from '../../core/link-reaper/index.js';
 import { Engine } from '../engine.js';
 import { createApiServer } from './http.js';
 import { routes } from './routes.js';
@@ -33,6 +34,8 @@ export async function main(argv: string[]): Promise<void> {
   const p = paths(env);
   mkdirSync(p.run, { recursive: true, mode: 0o700 });
   await claimSocket(p.apiSocket);
+  // Requests must not wait for the kernel's ~15 ms per deleted link: retire, delete later.
+  deferLinkDeletes(true);
   const engine = await Engine.open(p);
   const server = createApiServer(routes(engine));
   await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,122 @@
+/**
+ * Link deletion off the request path. Deleting a netdev blocks the sending thread for the
+ * kernel's closing RCU barrier (~15 ms here, whatever the link), so a process that answers
+ * requests (tsnetd) *retires* links instead: down, renamed `tsdead<hex>` and put in link group
+ * DYING_GROUP (sub-millisecond; their names are free again at once, so the same container
+ * can attach again right away), and a worker thread deletes the group in batches (one
+ * barrier per batch). Processes that exit after one request (standalone CNI, tests) keep
+ * deleting directly. Who cleans up: the worker; settleRetired() waits for it before exit;
+ * after a crash, reconcile calls sweepRetired() in the host netns.
+ */
+import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { log } from '../log.js';
+import * as nl from '../netlink/index.js';
+import { closeNetns, isNetns, netlinkIn, openNetns } from '../netns/index.js';
+
+/** IFLA_GROUP of retired links ('tsnd'): nothing else of ours uses link groups. */
+export const DYING_GROUP = 0x74736e64;
+export const DYING_PREFIX = 'tsdead';
+
+interface SweepDone { seq: number; netns: string | null; error?: string }
+interface Waiter { done: Promise<void>; resolve: () => void }
+
+let deferred = false;
+let worker: Worker | undefined;
+let seq = 0;
+const waiting = new Map<number, Waiter>();
+
+/** Turns retiring on (tsnetd) or off (default: links are deleted before a call resolves). */
+export function deferLinkDeletes(on: boolean): void {
+  deferred = on;
+}
+
+/**
+ * Removes a veth by its host end (host netns); its peer goes with it. With `peerNetnsPath`
+ * (where the peer is) and deferral on, both ends are retired now (the peer by the index the
+ * host end names, so nothing else in the sandbox is touched) and the worker deletes them.
+ * Without it (the peer's whereabouts are the caller's: libnetwork) the delete is direct.
+ * No error when already gone.
+ */
+export async function removeVeth(hostIfname: string, peerNetnsPath?: string): Promise<void> {
+  const h = nl.hostNetlink();
+  if (!deferred || peerNetnsPath === undefined) return void (await nl.deleteLink(h, hostIfname));
+  const link = await nl.getLink(h, hostIfname);
+  if (!link) return;
+  const peer = link.parentIndex !== undefined ? retireIn(peerNetnsPath, link.parentIndex) : Promise.resolve();
+  await Promise.all([nl.retireLink(h, link.index, dyingName(), DYING_GROUP), peer]);
+  sweep(null);
+}
+
+/** Removes link `ifname` inside the netns at `netnsPath` (e.g. a macvlan); no error when gone. */
+export async function removeLinkIn(netnsPath: string, ifname: string): Promise<void> {
+  if (!isNetns(netnsPath)) return;
+  const fd = openNetns(netnsPath);
+  const h = netlinkIn(fd);
+  try {
+    if (!deferred) return void (await nl.deleteLink(h, ifname));
+    const link = await nl.getLink(h, ifname);
+    if (!link) return;
+    await nl.retireLink(h, link.index, dyingName(), DYING_GROUP);
+  } finally {
+    h.close();
+    closeNetns(fd);
+  }
+  sweep(netnsPath);
+}
+
+/** Resolves when every retired link so far is deleted (or its sweep failed and was logged). */
+export async function settleRetired(): Promise<void> {
+  await Promise.all([...waiting.values()].map((w) => w.done));
+}
+
+/** Deletes retired links left in the host netns (e.g. by a daemon killed mid-sweep). */
+export async function sweepRetired(): Promise<void> {
+  await nl.deleteLinkGroup(nl.hostNetlink(), DYING_GROUP);
+}
+
+function dyingName(): string {
+  return DYING_PREFIX + randomBytes(4).toString('hex');
+}
+
+/** Down + renamed in the sandbox: frees the name there (a re-ADD of the same ifname). */
+async function retireIn(netnsPath: string, index: number): Promise<void> {
+  if (!isNetns(netnsPath)) return;
+  const fd = openNetns(netnsPath);
+  const h = netlinkIn(fd);
+  try {
+    await nl.retireLink(h, index, dyingName(), DYING_GROUP);
+  } finally {
+    h.close();
+    closeNetns(fd);
+  }
+}
+
+/** Asks the worker to delete the DYING group in the host netns (null) or in netnsPath. */
+function sweep(netnsPath: string | null): void {
+  const w = worker ?? startWorker();
+  const n = ++seq;
+  let resolve = (): void => undefined;
+  const done = new Promise<void>((r) => (resolve = r));
+  waiting.set(n, { done, resolve });
+  w.ref();
+  w.postMessage({ seq: n, netns: netnsPath });
+}
+
+function startWorker(): Worker {
+  const w = new Worker(new URL('./worker.js', import.meta.url));
+  w.on('message', (m: SweepDone) => {
+    if (m.error) log.warn({ netns: m.netns ?? 'host', error: m.error }, 'deleting retired links failed; reconcile sweeps them');
+    waiting.get(m.seq)?.resolve();
+    waiting.delete(m.seq);
+    if (waiting.size === 0) w.unref();
+  });
+  w.on('error', (err) => {
+    log.error({ err }, 'link reaper worker failed; retired links stay until reconcile');
+    for (const w of waiting.values()) w.resolve();
+    waiting.clear();
+    worker = undefined;
+  });
+  worker = w;
+  return w;
+}

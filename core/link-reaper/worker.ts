@@ -1,0 +1,51 @@
+/**
+ * The link reaper's worker thread (see index.ts): deletes the DYING link group in the host
+ * netns or in a sandbox's netns, one request per batch. Its own netlink sockets: the host one
+ * lives in this thread's netns (the process's), a sandbox one is opened per sweep and closed.
+ * Requests arriving while a deletion runs are answered by the next one (one batch).
+ */
+import { parentPort } from 'node:worker_threads';
+import * as nl from '../netlink/index.js';
+import { closeNetns, isNetns, netlinkIn, openNetns } from '../netns/index.js';
+
+const DYING_GROUP = 0x74736e64;
+interface Sweep { seq: number; netns: string | null }
+
+const queue = new Map<string | null, number[]>();
+let busy = false;
+
+parentPort?.on('message', (m: Sweep) => {
+  const seqs = queue.get(m.netns) ?? [];
+  seqs.push(m.seq);
+  queue.set(m.netns, seqs);
+  if (!busy) void drain();
+});
+
+async function drain(): Promise<void> {
+  busy = true;
+  while (queue.size > 0) {
+    const [netns, seqs] = queue.entries().next().value as [string | null, number[]];
+    queue.delete(netns);
+    let error: string | undefined;
+    try {
+      await deleteGroup(netns);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    for (const seq of seqs) parentPort?.postMessage({ seq, netns, ...(error ? { error } : {}) });
+  }
+  busy = false;
+}
+
+async function deleteGroup(netns: string | null): Promise<void> {
+  if (netns === null) return void (await nl.deleteLinkGroup(nl.hostNetlink(), DYING_GROUP));
+  if (!isNetns(netns)) return; // the sandbox went away, and its links with it
+  const fd = openNetns(netns);
+  const h = netlinkIn(fd);
+  try {
+    await nl.deleteLinkGroup(h, DYING_GROUP);
+  } finally {
+    h.close();
+    closeNetns(fd);
+  }
+}

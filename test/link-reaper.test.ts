@@ -1,0 +1,102 @@
+/**
+ * core/link-reaper in the sandbox's throwaway host netns: with deferral on, removeVeth and
+ * removeLinkIn free the names at once (both ends down and renamed tsdead*, in the DYING
+ * group) and the worker deletes them; settleRetired waits for it; sweepRetired deletes what
+ * a killed daemon left. Each test makes and removes its own netns and links.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as nl from '../core/netlink/index.js';
+import { closeNetns, netlinkIn, openNetns } from '../core/netns/index.js';
+import { DYING_GROUP, deferLinkDeletes, removeLinkIn, removeVeth, settleRetired, sweepRetired } from '../core/link-reaper/index.js';
+import { dropSandbox, ipJson, linkNames, newSandbox } from './helpers.js';
+
+type Link = { ifname: string; group: string | number; flags: string[] };
+const h = nl.hostNetlink();
+
+async function vethInto(ns: string, host: string, peer: string): Promise<void> {
+  const fd = openNetns(ns);
+  try {
+    await nl.createLink(h, { name: host, kind: 'veth', veth: { peerName: peer, peerNetnsFd: fd } });
+    await nl.setLinkUp(h, host, true);
+    const inner = netlinkIn(fd);
+    await nl.setLinkUp(inner, peer, true).finally(() => inner.close());
+  } finally {
+    closeNetns(fd);
+  }
+}
+
+const dying = (links: Link[]) => links.filter((l) => l.ifname.startsWith('tsdead'));
+
+test.after.each(() => deferLinkDeletes(false));
+
+test('removeVeth deferred: names free at once, both ends down in the DYING group, gone after settle', async () => {
+  const ns = await newSandbox('reap-veth');
+  try {
+    deferLinkDeletes(true);
+    await vethInto(ns, 'reapv0', 'eth0');
+    await removeVeth('reapv0', ns);
+    const host = dying(await ipJson<Link[]>(undefined, ['-d', 'link', 'show']));
+    const inner = dying(await ipJson<Link[]>(ns, ['-d', 'link', 'show']));
+    assert.ok(!(await linkNames()).includes('reapv0'), 'host name freed');
+    assert.ok(!(await linkNames(ns)).includes('eth0'), 'sandbox name freed');
+    // Either retired and waiting for the worker, or already deleted: never up, never under the old name.
+    for (const l of [...host, ...inner]) {
+      assert.ok(!l.flags.includes('UP'), `${l.ifname} is down`);
+      assert.is(Number(l.group), DYING_GROUP);
+    }
+    // The same names can be used again right away (a container attached again).
+    await vethInto(ns, 'reapv0', 'eth0');
+    await settleRetired();
+    assert.equal(dying(await ipJson<Link[]>(undefined, ['link', 'show'])), []);
+    assert.equal(dying(await ipJson<Link[]>(ns, ['link', 'show'])), []);
+    assert.ok((await linkNames(ns)).includes('eth0'), 'the new eth0 is untouched by the sweep');
+    await nl.deleteLink(h, 'reapv0');
+  } finally {
+    dropSandbox(ns);
+  }
+});
+
+test('removeVeth without deferral deletes before resolving; gone links are no error', async () => {
+  const ns = await newSandbox('reap-direct');
+  try {
+    await vethInto(ns, 'reapv1', 'eth0');
+    await removeVeth('reapv1', ns);
+    assert.not.ok((await linkNames()).includes('reapv1'));
+    assert.equal(dying(await ipJson<Link[]>(undefined, ['link', 'show'])), []);
+    await removeVeth('reapv1', ns);
+    deferLinkDeletes(true);
+    await removeVeth('reapv1', ns);
+  } finally {
+    dropSandbox(ns);
+  }
+});
+
+test('removeLinkIn deferred (a link inside the sandbox); a vanished netns is no error', async () => {
+  const ns = await newSandbox('reap-in');
+  try {
+    deferLinkDeletes(true);
+    const fd = openNetns(ns);
+    await nl.createLink(h, { name: 'mv0', kind: 'bridge', netnsFd: fd });
+    closeNetns(fd);
+    await removeLinkIn(ns, 'mv0');
+    assert.not.ok((await linkNames(ns)).includes('mv0'));
+    await settleRetired();
+    assert.equal(dying(await ipJson<Link[]>(ns, ['link', 'show'])), []);
+  } finally {
+    dropSandbox(ns);
+  }
+  await removeLinkIn(ns, 'mv0');
+});
+
+test('sweepRetired deletes retired links left behind (a daemon killed before its worker ran)', async () => {
+  await nl.createLink(h, { name: 'reapleft', kind: 'bridge' });
+  const link = await nl.getLink(h, 'reapleft');
+  assert.ok(await nl.retireLink(h, link?.index ?? 0, 'tsdeadtest', DYING_GROUP));
+  assert.ok((await linkNames()).includes('tsdeadtest'));
+  await sweepRetired();
+  assert.not.ok((await linkNames()).includes('tsdeadtest'));
+  await sweepRetired();
+});
+
+test.run();
