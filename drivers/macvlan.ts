@@ -5,7 +5,7 @@
  */
 import * as nl from '../core/netlink/index.js';
 import { openNetns, closeNetns, netlinkIn } from '../core/netns/index.js';
-import { removeLinkIn } from '../core/link-reaper/index.js';
+import { removeLinkIn, settleRetired } from '../core/link-reaper/index.js';
 import { ConfigError, ConflictError, KernelError } from '../core/index.js';
 import { checkIfname, parseMtu, pick, rejectUnknown } from './options.js';
 import { checkInterface, configureInterface } from './configure.js';
@@ -62,6 +62,8 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
       await undo.step('create macvlan', () => nl.createLink(h, spec), () => nl.deleteLink(h, placement.ifname));
       return { ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
     }
+    // A macvlan removed from this netns a moment ago keeps its name until the reaper ran.
+    await settleRetired(placement.netnsPath);
     const fd = openNetns(placement.netnsPath);
     try {
       await undo.step('create macvlan', () => createIn(fd, spec, placement.netnsPath), () => deleteIn(fd, placement.ifname));

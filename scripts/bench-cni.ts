@@ -4,12 +4,12 @@
  * fast path to tsnetd, and standalone with no daemon) next to Debian's reference plugins on
  * the same configurations in the same run: bridge+ipam, bridge+ipam+ipMasq, bridge->portmap
  * chain, macvlan; then the growth from the 1st to the 1000th container with port mappings.
+ * Each exec is timed by scripts/exec-timer.c (fork, pipes, exec, wait, as a Go runtime does).
  * Loops are bounded (BENCH_ROUNDS, BENCH_FILL); everything made is removed at the end.
  */
 import { existsSync, linkSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { packageRoot } from '../core/index.js';
 import { run, start, type Started } from '../core/exec/index.js';
 import { createNetns, deleteNetns } from '../core/netns/index.js';
@@ -33,20 +33,36 @@ interface Flavour { name: string; add: Step[]; del: Step[]; env: NodeJS.ProcessE
 
 const state = mkdtempSync(join(tmpdir(), 'tsnet-bench-cni-'));
 const binDir = join(state, 'bin');
+const timer = join(state, 'exec-timer');
 const nsDir = join(state, 'netns');
 
 function env(base: NodeJS.ProcessEnv, cmd: string, id: string, netns: string, ifname = 'eth0'): NodeJS.ProcessEnv {
   return { ...base, CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: ifname };
 }
 
-/** One ADD (all steps chained through prevResult) or DEL; throws on a plugin error. */
-async function invoke(f: Flavour, cmd: 'ADD' | 'DEL', id: string, netns: string, ifname?: string): Promise<void> {
+/**
+ * One plugin exec through exec-timer (fork, pipes, exec, wait: what a Go runtime does),
+ * which reports the time of that alone: Node's own spawn cost is the harness's, not the plugin's.
+ */
+async function execTimed(argv: string[], input: string, e: NodeJS.ProcessEnv): Promise<{ ms: number; exitCode: number; stdout: string; stderr: string }> {
+  const r = await run([timer, ...argv], { input, env: e, okCodes: ALL, timeoutMs: 60_000 });
+  const nl = r.stdout.indexOf('\n');
+  const [ns, code] = r.stdout.slice(0, nl).split(' ').map(Number);
+  if (r.exitCode !== 0 || ns === undefined || code === undefined) throw new Error(`exec-timer ${argv.join(' ')}: ${r.stderr}`);
+  return { ms: ns / 1e6, exitCode: code, stdout: r.stdout.slice(nl + 1), stderr: r.stderr };
+}
+
+/** One ADD (all steps chained through prevResult) or DEL: the plugins' exec time, ms. Throws on a plugin error. */
+async function invoke(f: Flavour, cmd: 'ADD' | 'DEL', id: string, netns: string, ifname?: string): Promise<number> {
   let prev: Json | undefined;
+  let ms = 0;
   for (const s of cmd === 'ADD' ? f.add : f.del) {
-    const r = await run(s.argv, { input: JSON.stringify(s.conf(prev)), env: env(f.env, cmd, id, netns, ifname), okCodes: ALL, timeoutMs: 60_000 });
+    const r = await execTimed(s.argv, JSON.stringify(s.conf(prev)), env(f.env, cmd, id, netns, ifname));
     if (r.exitCode !== 0) throw new Error(`${f.name} ${cmd} ${s.argv[0] ?? ''}: ${r.stdout} ${r.stderr}`);
     if (cmd === 'ADD') prev = JSON.parse(r.stdout) as Json;
+    ms += r.ms;
   }
+  return ms;
 }
 
 async function measure(f: Flavour, netns: string, rounds: number): Promise<{ add: Stats; del: Stats }> {
@@ -54,14 +70,18 @@ async function measure(f: Flavour, netns: string, rounds: number): Promise<{ add
   const del: number[] = [];
   for (let i = 0; i < rounds + 3; i++) {
     const id = `${f.name.replace(/[^a-z0-9]/gi, '')}${i}`;
-    const t0 = performance.now();
-    await invoke(f, 'ADD', id, netns);
-    const t1 = performance.now();
-    await invoke(f, 'DEL', id, netns);
-    const t2 = performance.now();
-    if (i >= 3) { add.push(t1 - t0); del.push(t2 - t1); }
+    const a = await invoke(f, 'ADD', id, netns);
+    const d = await invoke(f, 'DEL', id, netns);
+    if (i >= 3) { add.push(a); del.push(d); }
   }
   return { add: stats(add), del: stats(del) };
+}
+
+/** The floor every row shares: exec of /bin/true through exec-timer, median ms. */
+async function execFloor(): Promise<Stats> {
+  const t: number[] = [];
+  for (let i = 0; i < 20; i++) t.push((await execTimed(['/bin/true'], '', process.env)).ms);
+  return stats(t);
 }
 
 function ours(kind: (typeof KINDS)[number], base: NodeJS.ProcessEnv, label: 'fast' | 'standalone' | 'growth'): Flavour {
@@ -103,6 +123,7 @@ async function main(): Promise<void> {
   if (!existsSync(SHIM)) throw new Error('build/Release/tsnet_cni_shim is missing (npm install builds it)');
   const haveRef = existsSync(join(REF, 'bridge'));
   mkdirSync(binDir, { recursive: true });
+  await run(['cc', '-O2', '-o', timer, join(ROOT, 'scripts', 'exec-timer.c')]);
   for (const p of ['tsnet-bridge', 'tsnet-ipam', 'tsnet-portmap', 'tsnet-macvlan']) linkSync(SHIM, join(binDir, p));
   const target = join(nsDir, 'target');
   createNetns(target);
@@ -118,6 +139,7 @@ async function main(): Promise<void> {
   const targets: string[] = [];
   try {
     console.log(`CNI exec latency, ms (median / p90); ${ROUNDS} rounds fast and reference, ${SA_ROUNDS} standalone`);
+    console.log(`fork+exec+wait of /bin/true (the floor of every row): ${ms(await execFloor())}`);
     for (const kind of KINDS) {
       const f = await measure(ours(kind, fast, 'fast'), target, ROUNDS);
       const s = await measure(ours(kind, standalone, 'standalone'), target, SA_ROUNDS);

@@ -19,7 +19,7 @@ export const DYING_GROUP = 0x74736e64;
 export const DYING_PREFIX = 'tsdead';
 
 interface SweepDone { seq: number; netns: string | null; error?: string }
-interface Waiter { done: Promise<void>; resolve: () => void }
+interface Waiter { netns: string | null; done: Promise<void>; resolve: () => void }
 
 let deferred = false;
 let worker: Worker | undefined;
@@ -48,7 +48,12 @@ export async function removeVeth(hostIfname: string, peerNetnsPath?: string): Pr
   sweep(null);
 }
 
-/** Removes link `ifname` inside the netns at `netnsPath` (e.g. a macvlan); no error when gone. */
+/**
+ * Removes link `ifname` inside the netns at `netnsPath` (a macvlan); no error when gone.
+ * Deferred, it is only put in the DYING group: taking a macvlan down waits for an RCU grace
+ * period (~11 ms, its hash removal), deleting it does not, so it keeps its name and state
+ * until the worker deletes it; a new link in that netns first awaits settleRetired(netnsPath).
+ */
 export async function removeLinkIn(netnsPath: string, ifname: string): Promise<void> {
   if (!isNetns(netnsPath)) return;
   const fd = openNetns(netnsPath);
@@ -57,7 +62,7 @@ export async function removeLinkIn(netnsPath: string, ifname: string): Promise<v
     if (!deferred) return void (await nl.deleteLink(h, ifname));
     const link = await nl.getLink(h, ifname);
     if (!link) return;
-    await nl.retireLink(h, link.index, dyingName(), DYING_GROUP);
+    await nl.setLinkGroup(h, link.index, DYING_GROUP);
   } finally {
     h.close();
     closeNetns(fd);
@@ -65,9 +70,13 @@ export async function removeLinkIn(netnsPath: string, ifname: string): Promise<v
   sweep(netnsPath);
 }
 
-/** Resolves when every retired link so far is deleted (or its sweep failed and was logged). */
-export async function settleRetired(): Promise<void> {
-  await Promise.all([...waiting.values()].map((w) => w.done));
+/**
+ * Resolves when every link retired so far is deleted (or its sweep failed and was logged);
+ * with `netnsPath`, only those retired inside that netns.
+ */
+export async function settleRetired(netnsPath?: string): Promise<void> {
+  const of = [...waiting.values()].filter((w) => netnsPath === undefined || w.netns === netnsPath);
+  await Promise.all(of.map((w) => w.done));
 }
 
 /** Deletes retired links left in the host netns (e.g. by a daemon killed mid-sweep). */
@@ -98,7 +107,7 @@ function sweep(netnsPath: string | null): void {
   const n = ++seq;
   let resolve = (): void => undefined;
   const done = new Promise<void>((r) => (resolve = r));
-  waiting.set(n, { done, resolve });
+  waiting.set(n, { netns: netnsPath, done, resolve });
   w.ref();
   w.postMessage({ seq: n, netns: netnsPath });
 }

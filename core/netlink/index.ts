@@ -6,7 +6,7 @@
 export { openNetlink, hostNetlink, type NlHandle } from './socket.js';
 export {
   createLink, deleteLink, getLink, listLinks, setLinkUp, setLinkPromisc, setLinkMtu, setLinkMac, setLinkMaster,
-  renameLink, moveLinkToNetns, retireLink, deleteLinkGroup, setBridgePortHairpin, linkIndex,
+  renameLink, moveLinkToNetns, retireLink, setLinkGroup, deleteLinkGroup, setBridgePortHairpin, linkIndex,
   type LinkKind, type LinkInfo, type CreateLinkSpec,
 } from './links.js';
 export { addAddr, delAddr, listAddrs, type AddrInfo } from './addrs.js';

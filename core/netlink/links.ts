@@ -176,6 +176,12 @@ export async function retireLink(h: NlHandle, index: number, newName: string, gr
   return down !== undefined && renamed !== undefined;
 }
 
+/** Puts a link (by ifindex, in h's netns) in link `group`, nothing else. false when it is gone. */
+export async function setLinkGroup(h: NlHandle, index: number, group: number): Promise<boolean> {
+  const res = await requestOr(h, `set link ${index} group ${group}`, SETLINK, linkMessage({ index }, { group }), 0, [ENODEV]);
+  return res !== undefined;
+}
+
 /**
  * Deletes every link of `group` in h's netns in one request: the kernel unregisters them as
  * one batch, so its closing RCU barrier (~15 ms, paid by the sender) is paid once per batch.
