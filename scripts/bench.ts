@@ -1,7 +1,8 @@
 /**
  * `npm run bench` (inside a throwaway host netns, see scripts/in-sandbox.mjs):
  * in-process attach and detach latency on a bridge network, for the 1st endpoint and
- * with 999 others attached (the 1000th), without and with two published ports.
+ * with 999 others attached (the 1000th), without and with two published ports; the 1st is
+ * measured again after the others are gone and both samples are pooled against drift.
  * Where Debian's reference CNI plugins are installed, the same bridge+host-local setup
  * through the reference `bridge` plugin (exec per call) runs in the same run for scale.
  * Loops are bounded; everything made is removed at the end.
@@ -23,7 +24,9 @@ const SETTLE_MS = Number(process.env['BENCH_SETTLE_MS'] ?? 15_000);
 
 const fmt = (s: Stats) => fmtStats(s, 3);
 
-async function measure(mgr: NetworkManager, netnsPath: string, ports: PortRequest[]): Promise<{ attach: Stats; detach: Stats }> {
+interface Samples { attach: Stats; detach: Stats; raw: { attach: number[]; detach: number[] } }
+
+async function measure(mgr: NetworkManager, netnsPath: string, ports: PortRequest[]): Promise<Samples> {
   const a: number[] = [];
   const d: number[] = [];
   const req: AttachRequest = { network: 'bench', sandbox: 'bench', placement: { kind: 'netns', netnsPath, ifname: 'eth0' }, ports };
@@ -37,7 +40,7 @@ async function measure(mgr: NetworkManager, netnsPath: string, ports: PortReques
     a.push(t1 - t0);
     d.push(t2 - t1);
   }
-  return { attach: stats(a), detach: stats(d) };
+  return { attach: stats(a), detach: stats(d), raw: { attach: a, detach: d } };
 }
 
 async function referenceBridge(netnsPath: string): Promise<{ add: Stats; del: Stats } | undefined> {
@@ -95,13 +98,24 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const nth = await measure(mgr, target, []);
     const nthPorts = await measure(mgr, target, twoPorts);
+    // The 1st again, once the others are gone: a machine's speed drifts over a run of minutes
+    // (other load, frequency), so the 1st is sampled before and after the 1000th and pooled.
+    for (const id of filled.splice(0)) await mgr.detach(id);
+    await new Promise((r) => setTimeout(r, SETTLE_MS / 3));
+    const again = await measure(mgr, target, []);
+    const againPorts = await measure(mgr, target, twoPorts);
     const ref = await referenceBridge(target);
+    const pooled = (a: Samples, b: Samples) => ({ attach: stats([...a.raw.attach, ...b.raw.attach]), detach: stats([...a.raw.detach, ...b.raw.detach]) });
+    const one = pooled(first, again);
+    const onePorts = pooled(firstPorts, againPorts);
     console.log(`tsnet in-process, bridge network, ${ROUNDS} rounds each`);
     console.log(`  1st endpoint          attach ${fmt(first.attach)}   detach ${fmt(first.detach)}`);
+    console.log(`  1st (after the fill)  attach ${fmt(again.attach)}   detach ${fmt(again.detach)}`);
     console.log(`  ${FILL + 1}th endpoint       attach ${fmt(nth.attach)}   detach ${fmt(nth.detach)}`);
     console.log(`  1st, 2 ports          attach ${fmt(firstPorts.attach)}   detach ${fmt(firstPorts.detach)}`);
+    console.log(`  1st, 2 ports (after)  attach ${fmt(againPorts.attach)}   detach ${fmt(againPorts.detach)}`);
     console.log(`  ${FILL + 1}th, 2 ports       attach ${fmt(nthPorts.attach)}   detach ${fmt(nthPorts.detach)}`);
-    console.log(`  growth 1st -> ${FILL + 1}th: attach ${(nth.attach.median / first.attach.median).toFixed(2)}x, with ports ${(nthPorts.attach.median / firstPorts.attach.median).toFixed(2)}x`);
+    console.log(`  growth 1st (before+after pooled, median ${one.attach.median.toFixed(3)} ms) -> ${FILL + 1}th: attach ${(nth.attach.median / one.attach.median).toFixed(2)}x, with ports ${(nthPorts.attach.median / onePorts.attach.median).toFixed(2)}x (before only: ${(nth.attach.median / first.attach.median).toFixed(2)}x, ${(nthPorts.attach.median / firstPorts.attach.median).toFixed(2)}x)`);
     if (ref) {
       console.log('reference CNI bridge + host-local (exec per call, same netns, same run)');
       console.log(`  ADD ${fmt(ref.add)}   DEL ${fmt(ref.del)}`);

@@ -122,6 +122,18 @@ T('shim forwards to tsnetd (fast path): same results, state in the daemon\'s sto
     const err = await exec(shim('tsnet-bridge'), 'ADD', c, env);
     assert.equal([err.exitCode, (err.out as { code: number }).code], [1, 102]);
     assert.is((await exec(shim('tsnet-bridge'), 'DEL', c, env)).exitCode, 0);
+    // tsnetd retires the veth (names free at once) and its reaper deletes it moments later.
+    assert.not.ok((await linkNames(ns)).includes('eth0'), 'eth0 is gone from the sandbox when DEL answers');
+    const again = await exec(shim('tsnet-bridge'), 'ADD', c, env);
+    assert.is(again.exitCode, 0, again.raw);
+    assert.is((await exec(shim('tsnet-bridge'), 'DEL', c, env)).exitCode, 0);
+    let left = ['?'];
+    for (let i = 0; i < 50 && left.length > 0; i++) {
+      left = [...await linkNames(), ...await linkNames(ns)].filter((l) => l.startsWith('tsdead'));
+      if (left.length > 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(left, [], 'the reaper deleted the retired links');
+    assert.equal(await linkNames(ns), ['lo']);
     assert.not.ok(existsSync(join(fallbackRoot, 'tsnet.db')), 'nothing ran standalone');
     const pm = await exec(shim('tsnet-portmap'), 'STATUS', { ...c, type: 'tsnet-portmap' }, env);
     assert.equal([pm.exitCode, pm.raw], [0, '']);

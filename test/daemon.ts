@@ -71,6 +71,8 @@ export async function purgeDaemon(d: Daemon): Promise<void> {
   const runcRoot = join(d.runDir, 'runc');
   const list = await run(['runc', '--root', runcRoot, 'list', '-q'], { okCodes: [1] });
   for (const id of list.stdout.split('\n').filter(Boolean)) await run(['runc', '--root', runcRoot, 'delete', '--force', id], { okCodes: [1] });
+  const { sweepRetired } = await import('../core/link-reaper/index.js');
+  await sweepRetired(); // links a killed daemon retired but had not deleted yet
   const mgr = NetworkManager.open(join(d.root, 'tsnet.db'));
   try {
     for (const ep of mgr.listEndpoints()) {
