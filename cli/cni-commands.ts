@@ -6,7 +6,6 @@
  */
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { packageRoot } from '../core/paths.js';
 import { parseCidr } from '../ipam/cidr.js';
@@ -60,12 +59,12 @@ export function installCni(o: CniInstallOptions, root = packageRoot()): string[]
   mkdirSync(o.binDir, { recursive: true });
   for (const name of CNI_PLUGIN_NAMES) done.push(`${place(shim, join(o.binDir, name))} ${join(o.binDir, name)}`);
   const launcher = join(o.binDir, 'tsnet-cni');
-  const entry = pathToFileURL(join(root, 'dist', 'cni', 'main.js')).href;
+  // CommonJS (no package.json around it): bin/tsnet-cni.cjs runs the bundled plugins with
+  // V8's code cache; an ES module launcher would pay Node's module loader on every call.
   writeFileSync(launcher, [
     '#!/usr/bin/env node',
     '// Written by `tsnet cni install`: the standalone plugins the shim runs when tsnetd is not reachable.',
-    `import { main } from ${JSON.stringify(entry)};`,
-    'main(process.argv).then((code) => process.exit(code), (err) => { process.stderr.write(`tsnet-cni: ${err?.stack ?? err}\\n`); process.exit(1); });',
+    `require(${JSON.stringify(join(root, 'bin', 'tsnet-cni.cjs'))});`,
     '',
   ].join('\n'), { mode: 0o755 });
   done.push(`wrote ${launcher}`);

@@ -4,8 +4,9 @@
  * touches the kernel or any netns; the caller closes the Store it opened.
  */
 import { ContainersRepo } from './containers.js';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { EndpointsRepo } from './endpoints.js';
 import { IntentsRepo } from './intents.js';
@@ -79,6 +80,27 @@ export class Store {
   }
 }
 
+let addon: string | null | undefined;
+
+/**
+ * better-sqlite3's native addon by path, when it is where its install puts it. Its default
+ * lookup (the `bindings` package: stack inspection, then a dozen candidate paths) costs ~1.5 ms
+ * per process, and cannot work from the standalone CNI bundle (scripts/bundle-cni.mjs).
+ */
+function sqliteAddon(): string | undefined {
+  if (addon === undefined) {
+    addon = null;
+    try {
+      const main = createRequire(import.meta.url).resolve('better-sqlite3');
+      const file = join(dirname(dirname(main)), 'build', 'Release', 'better_sqlite3.node');
+      if (existsSync(file)) addon = file;
+    } catch {
+      // not resolvable from here: better-sqlite3 finds its addon itself
+    }
+  }
+  return addon ?? undefined;
+}
+
 /**
  * Opens (creating if needed) the store at `file`: mkdir -p, WAL, busy_timeout,
  * foreign_keys, synchronous=NORMAL, migrations. Safe to call from several processes at
@@ -86,7 +108,8 @@ export class Store {
  */
 export function openStore(file: string, opts: StoreOptions = {}): Store {
   mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file);
+  const nativeBinding = sqliteAddon();
+  const db = new Database(file, nativeBinding ? { nativeBinding } : {});
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? BUSY_TIMEOUT_MS))}`);
     if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');

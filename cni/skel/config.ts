@@ -3,8 +3,14 @@
  * capability arguments runtimes inject under `runtimeConfig` (portMappings, ips, mac,
  * ipRanges) and `args.cni` (ips, mac), validated by JSON schemas (ajv) whose errors name
  * the field (code 7). Unknown fields are ignored, as the reference plugins do. Pure.
+ *
+ * The plugins' schemas are compiled at build time (scripts/gen-cni-validators.mjs writes ajv
+ * "standalone" code to validators.generated.cjs beside this file): loading ajv and compiling
+ * took ~55 ms of every standalone plugin exec. A schema without generated code (a build
+ * that skipped the step, a schema changed since) is compiled at run time, same options.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { ErrorObject, Options, ValidateFunction } from 'ajv';
 import { CNI_ERR, CniError } from './errors.js';
 
 export interface PortMapping {
@@ -79,14 +85,67 @@ export const baseSchema = {
   },
 } as const;
 
-let ajv: Ajv | undefined;
+/** The options of every validator, run-time compiled or generated (the generator adds code.source). */
+export const AJV_OPTIONS: Readonly<Options> = { allErrors: false, strict: false, validateSchema: false };
 
-/** Compiles a schema (once per process; the caller keeps the function). */
+/** The name of the generated module beside this file (dist/cni/skel). */
+export const GENERATED_VALIDATORS = 'validators.generated.cjs';
+
+/** What the generated module exports: validators `v0`..`vN` for the schemas in `keys` (JSON texts). */
+interface Generated {
+  keys: string[];
+  [name: string]: ValidateFunction | string[];
+}
+
+const require = createRequire(import.meta.url);
+let loadModule = (): Generated => require(`./${GENERATED_VALIDATORS}`) as Generated;
+let generated: Map<string, ValidateFunction> | undefined;
+let ajv: { compile(schema: object): ValidateFunction } | undefined;
+const seen: object[] = [];
+
+/**
+ * How to load the generated module when it is not beside this file: the standalone bundle
+ * (scripts/bundle-cni.mjs) has it inside and hands a loader here. Call before compileSchema.
+ */
+export function setGeneratedValidators(load: () => unknown): void {
+  loadModule = load as () => Generated;
+  generated = undefined;
+}
+
+function loadGenerated(): Map<string, ValidateFunction> {
+  const out = new Map<string, ValidateFunction>();
+  let mod: Generated;
+  try {
+    mod = loadModule();
+  } catch {
+    return out; // not generated: compile at run time
+  }
+  mod.keys.forEach((key, i) => out.set(key, mod[`v${i}`] as ValidateFunction));
+  return out;
+}
+
+/** The validator of a schema (once per process; the caller keeps the function): generated, else compiled. */
 export function compileSchema(schema: object): ValidateFunction {
+  if (!seen.includes(schema)) seen.push(schema);
+  generated ??= loadGenerated();
+  const pre = generated.get(JSON.stringify(schema));
+  if (pre) return pre;
   // Our schemas are fixed and tested: skip validating them against the meta-schema at
   // run time (about 20 ms of every standalone plugin exec).
-  ajv ??= new Ajv({ allErrors: false, strict: false, validateSchema: false });
+  ajv ??= new (require('ajv') as typeof import('ajv')).Ajv({ ...AJV_OPTIONS });
   return ajv.compile(schema);
+}
+
+/** True when `v` came from the generated module (a test checks every plugin's schema has one). */
+export function isGenerated(v: ValidateFunction): boolean {
+  generated ??= loadGenerated();
+  for (const g of generated.values()) if (g === v) return true;
+  return false;
+}
+
+/** The schemas compileSchema was asked for in this process, in order (the generator's input). */
+export function compiledSchemas(): readonly object[] {
+  return seen;
 }
 
 /** '/ipam/ranges/0/1/subnet' -> 'ipam.ranges[0][1].subnet'. */
