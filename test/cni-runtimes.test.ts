@@ -12,7 +12,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../core/exec/index.js';
 import { NetworkManager } from '../drivers/index.js';
-import { cleanup, ipJson, firewallDump } from './helpers.js';
+import { cleanup, firewallDump, settledLinks } from './helpers.js';
 import { startDaemon, stopDaemon, purgeDaemon, removeDaemonDir, type Daemon } from './daemon.js';
 import {
   CONTAINERD, CTR, CTR_IMAGE, IMAGE, PODMAN, buildRootfs, ctr, installCni, missing, ociArchive, podman, reconfigurePodman,
@@ -41,12 +41,12 @@ async function purgeStore(root: string): Promise<void> {
 }
 
 /** veth links in the test's host netns (host ends of container interfaces). */
-async function veths(): Promise<string[]> {
-  return (await ipJson<{ ifname: string }[]>(undefined, ['link', 'show', 'type', 'veth'])).map((l) => l.ifname);
+function veths(): Promise<string[]> {
+  return settledLinks(undefined, ['type', 'veth']);
 }
 
-async function bridgePorts(bridge: string): Promise<string[]> {
-  return (await ipJson<{ ifname: string }[]>(undefined, ['link', 'show', 'master', bridge])).map((l) => l.ifname);
+function bridgePorts(bridge: string): Promise<string[]> {
+  return settledLinks(undefined, ['master', bridge]);
 }
 
 /** Files libcni cached for attachments (results/*): one per live attachment. */

@@ -42,9 +42,24 @@ export async function ipJson<T = Record<string, unknown>[]>(path: string | undef
   return JSON.parse(r.stdout || '[]') as T;
 }
 
-export async function linkNames(path?: string): Promise<string[]> {
-  const links = await ipJson<{ ifname: string }[]>(path, ['link', 'show']);
-  return links.map((l) => l.ifname);
+/**
+ * Link names in `path` (or the host netns), once links retired by a tsnetd (renamed tsdead*:
+ * its DEL answers before the kernel's slow delete, its reaper deletes them) are gone; the
+ * wait is bounded (5 s), after which they are listed like any other link.
+ */
+export function linkNames(path?: string): Promise<string[]> {
+  return settledLinks(path, []);
+}
+
+/** Like linkNames, of `ip link show ARGS` (e.g. ['type', 'veth'], ['master', 'br0']). */
+export async function settledLinks(path: string | undefined, args: string[]): Promise<string[]> {
+  let names: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    names = (await ipJson<{ ifname: string }[]>(path, ['link', 'show', ...args])).map((l) => l.ifname);
+    if (!names.some((n) => n.startsWith('tsdead'))) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return names;
 }
 
 export async function addrsOf(path: string | undefined, dev?: string): Promise<string[]> {
