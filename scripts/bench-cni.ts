@@ -5,6 +5,7 @@
  * the same configurations in the same run: bridge+ipam, bridge+ipam+ipMasq, bridge->portmap
  * chain, macvlan; then the growth from the 1st to the 1000th container with port mappings.
  * Each exec is timed by scripts/exec-timer.c (fork, pipes, exec, wait, as a Go runtime does).
+ * Each container gets a netns of its own, as a runtime gives each pod (made and deleted untimed).
  * Loops are bounded (BENCH_ROUNDS, BENCH_FILL); everything made is removed at the end.
  */
 import { existsSync, linkSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -65,14 +66,24 @@ async function invoke(f: Flavour, cmd: 'ADD' | 'DEL', id: string, netns: string,
   return ms;
 }
 
-async function measure(f: Flavour, netns: string, rounds: number): Promise<{ add: Stats; del: Stats }> {
+/**
+ * ADD then DEL of `rounds` containers (after 3 unmeasured), each in a netns of its own made
+ * before its ADD and deleted after its DEL (untimed), as a runtime gives each pod.
+ */
+async function measure(f: Flavour, rounds: number): Promise<{ add: Stats; del: Stats }> {
   const add: number[] = [];
   const del: number[] = [];
   for (let i = 0; i < rounds + 3; i++) {
     const id = `${f.name.replace(/[^a-z0-9]/gi, '')}${i}`;
-    const a = await invoke(f, 'ADD', id, netns);
-    const d = await invoke(f, 'DEL', id, netns);
-    if (i >= 3) { add.push(a); del.push(d); }
+    const netns = join(nsDir, 'round');
+    createNetns(netns);
+    try {
+      const a = await invoke(f, 'ADD', id, netns);
+      const d = await invoke(f, 'DEL', id, netns);
+      if (i >= 3) { add.push(a); del.push(d); }
+    } finally {
+      deleteNetns(netns);
+    }
   }
   return { add: stats(add), del: stats(del) };
 }
@@ -125,8 +136,6 @@ async function main(): Promise<void> {
   mkdirSync(binDir, { recursive: true });
   await run(['cc', '-O2', '-o', timer, join(ROOT, 'scripts', 'exec-timer.c')]);
   for (const p of ['tsnet-bridge', 'tsnet-ipam', 'tsnet-portmap', 'tsnet-macvlan']) linkSync(SHIM, join(binDir, p));
-  const target = join(nsDir, 'target');
-  createNetns(target);
   await run(['ip', 'link', 'add', 'benchpar0', 'type', 'veth', 'peer', 'name', 'benchpeer0']);
   await run(['ip', 'link', 'set', 'benchpar0', 'up']);
   const daemon = await startDaemon();
@@ -141,9 +150,9 @@ async function main(): Promise<void> {
     console.log(`CNI exec latency, ms (median / p90); ${ROUNDS} rounds fast and reference, ${SA_ROUNDS} standalone`);
     console.log(`fork+exec+wait of /bin/true (the floor of every row): ${ms(await execFloor())}`);
     for (const kind of KINDS) {
-      const f = await measure(ours(kind, fast, 'fast'), target, ROUNDS);
-      const s = await measure(ours(kind, standalone, 'standalone'), target, SA_ROUNDS);
-      const r = haveRef ? await measure(reference(kind, dataDir), target, ROUNDS) : undefined;
+      const f = await measure(ours(kind, fast, 'fast'), ROUNDS);
+      const s = await measure(ours(kind, standalone, 'standalone'), SA_ROUNDS);
+      const r = haveRef ? await measure(reference(kind, dataDir), ROUNDS) : undefined;
       const label = { bridge: 'bridge+ipam', masq: 'bridge+ipam+ipMasq', portmap: 'bridge->portmap', macvlan: 'macvlan+ipam' }[kind];
       rows.push(`${label.padEnd(20)} ADD fast ${ms(f.add)} | standalone ${ms(s.add)} | reference ${ms(r?.add)} | fast ${ratio(f.add, r?.add)} standalone ${ratio(s.add, r?.add)}`);
       rows.push(`${''.padEnd(20)} DEL fast ${ms(f.del)} | standalone ${ms(s.del)} | reference ${ms(r?.del)} | fast ${ratio(f.del, r?.del)} standalone ${ratio(s.del, r?.del)}`);
@@ -155,7 +164,7 @@ async function main(): Promise<void> {
     }
     // Growth: the 1st vs the 1000th container, bridge -> portmap, fast path.
     const chain = ours('portmap', fast, 'growth');
-    const first = await measure(chain, target, ROUNDS);
+    const first = await measure(chain, ROUNDS);
     const fillNs: string[] = [];
     const fillChain: Flavour = { ...chain, add: chain.add.map((s, i) => (i === 1 ? { ...s, conf: (prev?: Json) => ({ ...s.conf(prev), runtimeConfig: { portMappings: [] } }) } : s)) };
     let filled = 0;
@@ -169,7 +178,7 @@ async function main(): Promise<void> {
         await invoke(filled % 2 === 0 ? withPorts : fillChain, 'ADD', id, p, `e${i}`);
       }
     }
-    const nth = await measure(chain, target, ROUNDS);
+    const nth = await measure(chain, ROUNDS);
     rows.push(`growth (bridge->portmap, fast): 1st ADD ${ms(first.add)} DEL ${ms(first.del)}; ${FILL + 1}th ADD ${ms(nth.add)} DEL ${ms(nth.del)}; ratio ADD ${ratio(nth.add, first.add)} (target <= 1.25x), DEL ${ratio(nth.del, first.del)}`);
     console.log(rows[rows.length - 1]);
     console.log('\nTargets (ratios to the reference plugins in this run):');
@@ -185,7 +194,6 @@ async function main(): Promise<void> {
       await mgr.teardownFirewall();
       mgr.close();
     }
-    deleteNetns(target);
     await run(['umount', '-l', nsDir], { okCodes: [1, 32] });
     for (const l of ['benchpar0', 'refb-bridge', 'refb-masq', 'refb-portmap']) await run(['ip', 'link', 'del', l], { okCodes: [1] });
     await run(['umount', '-l', join(state, 'daemon', 'run', 'netns')], { okCodes: [1, 32] });

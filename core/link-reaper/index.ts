@@ -9,6 +9,7 @@
  * after a crash, reconcile calls sweepRetired() in the host netns.
  */
 import { randomBytes } from 'node:crypto';
+import { fstatSync, statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { log } from '../log.js';
 import * as nl from '../netlink/index.js';
@@ -19,7 +20,8 @@ export const DYING_GROUP = 0x74736e64;
 export const DYING_PREFIX = 'tsdead';
 
 interface SweepDone { seq: number; netns: string | null; error?: string }
-interface Waiter { netns: string | null; done: Promise<void>; resolve: () => void }
+/** A sweep asked for: in the host netns (ino null) or in the netns with that inode. */
+interface Waiter { ino: number | null; done: Promise<void>; resolve: () => void }
 
 let deferred = false;
 let worker: Worker | undefined;
@@ -44,7 +46,7 @@ export async function removeVeth(hostIfname: string, peerNetnsPath?: string): Pr
   const link = await nl.getLink(h, hostIfname);
   if (!link) return;
   const peer = link.parentIndex !== undefined ? retireIn(peerNetnsPath, link.parentIndex) : Promise.resolve();
-  await Promise.all([nl.retireLink(h, link.index, dyingName(), DYING_GROUP), peer]);
+  await Promise.all([nl.retireLink(h, link.index, dyingName(), DYING_GROUP, link.masterIndex !== undefined), peer]);
   sweep(null);
 }
 
@@ -63,11 +65,11 @@ export async function removeLinkIn(netnsPath: string, ifname: string): Promise<v
     const link = await nl.getLink(h, ifname);
     if (!link) return;
     await nl.setLinkGroup(h, link.index, DYING_GROUP);
+    sweep(netnsPath, fstatSync(fd).ino);
   } finally {
     h.close();
     closeNetns(fd);
   }
-  sweep(netnsPath);
 }
 
 /**
@@ -75,7 +77,10 @@ export async function removeLinkIn(netnsPath: string, ifname: string): Promise<v
  * with `netnsPath`, only those retired inside that netns.
  */
 export async function settleRetired(netnsPath?: string): Promise<void> {
-  const of = [...waiting.values()].filter((w) => netnsPath === undefined || w.netns === netnsPath);
+  // The netns by identity (inode): a new netns mounted at the same path has nothing pending.
+  const ino = netnsPath === undefined ? undefined : statSync(netnsPath, { throwIfNoEntry: false })?.ino;
+  if (netnsPath !== undefined && ino === undefined) return;
+  const of = [...waiting.values()].filter((w) => ino === undefined || w.ino === ino);
   await Promise.all(of.map((w) => w.done));
 }
 
@@ -102,12 +107,12 @@ async function retireIn(netnsPath: string, index: number): Promise<void> {
 }
 
 /** Asks the worker to delete the DYING group in the host netns (null) or in netnsPath. */
-function sweep(netnsPath: string | null): void {
+function sweep(netnsPath: string | null, ino: number | null = null): void {
   const w = worker ?? startWorker();
   const n = ++seq;
   let resolve = (): void => undefined;
   const done = new Promise<void>((r) => (resolve = r));
-  waiting.set(n, { netns: netnsPath, done, resolve });
+  waiting.set(n, { ino, done, resolve });
   w.ref();
   w.postMessage({ seq: n, netns: netnsPath });
 }

@@ -163,17 +163,21 @@ export async function deleteLink(h: NlHandle, name: string): Promise<boolean> {
 }
 
 /**
- * Takes a link out of service without waiting for its deletion: down, renamed to `newName`
- * (its name is free again at once) and put in link `group` for deleteLinkGroup. Found by
- * ifindex in h's netns; two pipelined requests. false when it is already gone.
+ * Takes a link out of service without waiting for its deletion: released from its bridge
+ * (when `enslaved`: the bridge's per-port work is done now, by the caller, rather than under
+ * the rtnl lock of the later delete, where it would stall other requests), down, renamed to
+ * `newName` (its name is free again at once) and put in link `group` for deleteLinkGroup.
+ * Found by ifindex in h's netns; pipelined requests. false when it is already gone.
  */
-export async function retireLink(h: NlHandle, index: number, newName: string, group: number): Promise<boolean> {
+export async function retireLink(h: NlHandle, index: number, newName: string, group: number, enslaved = false): Promise<boolean> {
   const op = `retire link ${index} as ${newName}`;
-  const [down, renamed] = await Promise.all([
-    requestOr(h, op, SETLINK, linkMessage({ index, flags: {}, change: { up: true } }, {}), 0, [ENODEV]),
-    requestOr(h, op, SETLINK, linkMessage({ index }, { ifname: newName, group }), 0, [ENODEV]),
+  const set = (data: rt.Link, attrs: ifla.LinkAttrs) => requestOr(h, op, SETLINK, linkMessage({ index, ...data }, attrs), 0, [ENODEV]);
+  const results = await Promise.all([
+    ...(enslaved ? [set({}, { master: 0 })] : []),
+    set({ flags: {}, change: { up: true } }, {}),
+    set({}, { ifname: newName, group }),
   ]);
-  return down !== undefined && renamed !== undefined;
+  return results.every((r) => r !== undefined);
 }
 
 /** Puts a link (by ifindex, in h's netns) in link `group`, nothing else. false when it is gone. */
