@@ -13,7 +13,7 @@ import { packageRoot, paths } from '../core/index.js';
 import { run } from '../core/exec/index.js';
 import { NetworkManager } from '../drivers/index.js';
 import { tokenize } from '../core/firewall/index.js';
-import { cleanup, newSandbox, dropSandbox, addrsOf, linkNames, ask, serve } from './helpers.js';
+import { cleanup, newSandbox, dropSandbox, addrsOf, linkNames, settledLinks, ipJson, ask, serve } from './helpers.js';
 import { startDaemon, stopDaemon, purgeDaemon, removeDaemonDir } from './daemon.js';
 
 const ROOT = packageRoot();
@@ -212,6 +212,34 @@ T('64 parallel ADDs then DELs (standalone processes): all succeed, unique addres
     }
   } finally {
     dropSandbox(ns);
+  }
+});
+
+T('64 parallel ADDs then DELs through tsnetd (fast path): unique addresses, names free at once, the reaper deletes the rest', async () => {
+  if (!existsSync(SHIM)) return void console.log('  (skipped: shim not built)');
+  const d = await startDaemon();
+  const ns = await newSandbox('cnix-fpar');
+  const N = 64;
+  try {
+    const c = conf({ name: 'fpar', bridge: 'cnifpar0', ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: '10.241.1.0/24' }]] } });
+    const envs = Array.from({ length: N }, (_, i) => ({ CNI_CONTAINERID: `fpar${i}`, CNI_NETNS: ns, CNI_IFNAME: `p${i}`, TSNET_HOST: d.socket }));
+    const adds = await Promise.all(envs.map((e) => exec(shim('tsnet-bridge'), 'ADD', c, e)));
+    for (const a of adds) assert.is(a.exitCode, 0, a.raw);
+    assert.is(new Set(adds.map((a) => (a.out as { ips: { address: string }[] }).ips[0]?.address)).size, N, 'unique addresses');
+    const dels = await Promise.all(envs.map((e) => exec(shim('tsnet-bridge'), 'DEL', c, e)));
+    for (const x of dels) assert.is(x.exitCode, 0, x.raw);
+    // Every name is free when the DELs answer (retired links are renamed tsdead*)...
+    const now = (await ipJson<{ ifname: string }[]>(ns, ['link', 'show'])).map((l) => l.ifname);
+    assert.ok(now.every((n) => n === 'lo' || n.startsWith('tsdead')), now.join(' '));
+    // ...and the reaper deletes them (bounded wait in linkNames).
+    assert.equal(await linkNames(ns), ['lo']);
+    assert.not.ok((await linkNames()).some((l) => l.startsWith('veth') || l.startsWith('tsdead')), 'no host veth left');
+    assert.equal(await settledLinks(undefined, ['master', 'cnifpar0']), [], 'no bridge port left');
+  } finally {
+    dropSandbox(ns);
+    await stopDaemon(d);
+    await purgeDaemon(d);
+    await removeDaemonDir(d);
   }
 });
 
