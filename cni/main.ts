@@ -52,7 +52,8 @@ async function invoke(name: string, env: NodeJS.ProcessEnv): Promise<Output> {
   let mgr: NetworkManager | undefined;
   try {
     return await runCni(name, { env, stdin }, {
-      manager: () => (mgr ??= NetworkManager.open(paths(env).dbFile)),
+      // One change and exit: the port table is created when missing, not re-asserted (tsnetd does that).
+      manager: () => (mgr ??= NetworkManager.open(paths(env).dbFile, { lazyPortTable: true })),
     });
   } finally {
     try {

@@ -6,7 +6,7 @@
  * All kernel work happens in the process's netns (the "host") and the sandboxes' netns.
  */
 import { randomBytes } from 'node:crypto';
-import { ConfigError, ConflictError, NotFoundError, paths, withContext, log } from '../core/index.js';
+import { ConfigError, ConflictError, KernelError, NotFoundError, paths, withContext, log } from '../core/index.js';
 import * as nl from '../core/netlink/index.js';
 import { sweepRetired } from '../core/link-reaper/index.js';
 import { isNetns } from '../core/netns/index.js';
@@ -109,17 +109,24 @@ export class NetworkManager {
   readonly firewall: Firewall;
   readonly portMap: PortMap;
   private portMapReady: Promise<void> | undefined;
+  private readonly lazyPortTable: boolean;
 
-  constructor(deps: { store: Store; ipam?: Ipam; firewall?: Firewall; portMap?: PortMap }) {
+  /**
+   * `lazyPortTable`: for a process that makes one change and exits (a standalone CNI plugin):
+   * published ports go straight into the port table, which is created (one `nft -f`, ~16 ms)
+   * only when missing, instead of re-asserted once per process; tsnetd re-asserts it at start.
+   */
+  constructor(deps: { store: Store; ipam?: Ipam; firewall?: Firewall; portMap?: PortMap; lazyPortTable?: boolean }) {
     this.store = deps.store;
     this.ipam = deps.ipam ?? new Ipam(deps.store);
     this.firewall = deps.firewall ?? new Firewall();
     this.portMap = deps.portMap ?? new PortMap();
+    this.lazyPortTable = deps.lazyPortTable ?? false;
   }
 
   /** Opens the store at TSNET_ROOT (or `dbFile`). The caller closes it with close(). */
-  static open(dbFile = paths().dbFile): NetworkManager {
-    return new NetworkManager({ store: openStore(dbFile) });
+  static open(dbFile = paths().dbFile, opts: { lazyPortTable?: boolean } = {}): NetworkManager {
+    return new NetworkManager({ store: openStore(dbFile), ...opts });
   }
 
   close(): void {
@@ -491,12 +498,25 @@ export class NetworkManager {
    * front-ends that reserve ports themselves (tsnet-portmap chained after a main plugin).
    */
   async publishRules(bindings: PortBinding[]): Promise<void> {
+    const mappings = bindings.map(toNft);
+    if (this.lazyPortTable && !this.portMapReady && await this.addIfTable(mappings)) return;
     this.portMapReady ??= this.portMap.ensure().catch((err: unknown) => {
       this.portMapReady = undefined;
       throw err;
     });
     await this.portMapReady;
-    await this.portMap.add(bindings.map(toNft));
+    await this.portMap.add(mappings);
+  }
+
+  /** Adds the mappings when the port table exists (true); false when it is missing. */
+  private async addIfTable(mappings: NftPortMapping[]): Promise<boolean> {
+    try {
+      await this.portMap.add(mappings);
+      return true;
+    } catch (err) {
+      if (err instanceof KernelError && err.errno === 2) return false; // ENOENT: no table or map
+      throw err;
+    }
   }
 
   /** Idempotent: mappings already gone (or never made) are fine. */
