@@ -1,10 +1,10 @@
 /**
  * Link deletion off the request path. Deleting a netdev blocks the sending thread for the
  * kernel's closing RCU barrier (~15 ms here, whatever the link), so a process that answers
- * requests (tsnetd) *retires* links instead: down, renamed `tsdead<hex>` and put in link group
- * DYING_GROUP (sub-millisecond; their names are free again at once, so the same container
- * can attach again right away), and a worker thread deletes the group in batches (one
- * barrier per batch). Processes that exit after one request (standalone CNI, tests) keep
+ * requests (tsnetd) *retires* links instead: released from their bridge, down, renamed
+ * `tsdead<hex>` and put in link group DYING_GROUP (about a millisecond; their names are free
+ * again at once, so the same container can attach again right away), and a worker thread
+ * deletes the group in batches (one barrier per batch). Processes that exit after one request (standalone CNI, tests) keep
  * deleting directly. Who cleans up: the worker; settleRetired() waits for it before exit;
  * after a crash, reconcile calls sweepRetired() in the host netns.
  */
@@ -114,7 +114,7 @@ function sweep(netnsPath: string | null, ino: number | null = null): void {
   const done = new Promise<void>((r) => (resolve = r));
   waiting.set(n, { ino, done, resolve });
   w.ref();
-  w.postMessage({ seq: n, netns: netnsPath });
+  w.postMessage({ seq: n, netns: netnsPath, group: DYING_GROUP });
 }
 
 function startWorker(): Worker {
@@ -127,7 +127,7 @@ function startWorker(): Worker {
   });
   w.on('error', (err) => {
     log.error({ err }, 'link reaper worker failed; retired links stay until reconcile');
-    for (const w of waiting.values()) w.resolve();
+    for (const waiter of waiting.values()) waiter.resolve();
     waiting.clear();
     worker = undefined;
   });

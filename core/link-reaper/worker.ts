@@ -8,13 +8,15 @@ import { parentPort } from 'node:worker_threads';
 import * as nl from '../netlink/index.js';
 import { closeNetns, isNetns, netlinkIn, openNetns } from '../netns/index.js';
 
-const DYING_GROUP = 0x74736e64;
-interface Sweep { seq: number; netns: string | null }
+/** One sweep asked for: delete link `group` in the host netns (null) or in the netns at that path. */
+interface Sweep { seq: number; netns: string | null; group: number }
 
 const queue = new Map<string | null, number[]>();
+let group = 0;
 let busy = false;
 
 parentPort?.on('message', (m: Sweep) => {
+  group = m.group;
   const seqs = queue.get(m.netns) ?? [];
   seqs.push(m.seq);
   queue.set(m.netns, seqs);
@@ -38,12 +40,12 @@ async function drain(): Promise<void> {
 }
 
 async function deleteGroup(netns: string | null): Promise<void> {
-  if (netns === null) return void (await nl.deleteLinkGroup(nl.hostNetlink(), DYING_GROUP));
+  if (netns === null) return void (await nl.deleteLinkGroup(nl.hostNetlink(), group));
   if (!isNetns(netns)) return; // the sandbox went away, and its links with it
   const fd = openNetns(netns);
   const h = netlinkIn(fd);
   try {
-    await nl.deleteLinkGroup(h, DYING_GROUP);
+    await nl.deleteLinkGroup(h, group);
   } finally {
     h.close();
     closeNetns(fd);
