@@ -11,7 +11,7 @@ import { packageRoot } from '../core/paths.js';
 import { parseCidr } from '../ipam/cidr.js';
 import type { Ctx } from './context.js';
 
-export const CNI_PLUGIN_NAMES = ['tsnet-bridge', 'tsnet-macvlan', 'tsnet-ipam', 'tsnet-portmap'] as const;
+export const CNI_PLUGIN_NAMES = ['tsnet-bridge', 'tsnet-macvlan', 'tsnet-ipam', 'tsnet-portmap', 'tsnet-bandwidth'] as const;
 
 export interface CniInstallOptions {
   binDir: string;
@@ -85,7 +85,7 @@ export function registerCniCommands(program: Command, ctx: Ctx): void {
   const cni = program.command('cni').description('CNI plugins: install the executables and an example network configuration');
   cni
     .command('install')
-    .description('install tsnet-bridge, tsnet-macvlan, tsnet-ipam and tsnet-portmap into a CNI bin dir (and optionally a conflist)')
+    .description('install tsnet-bridge, tsnet-macvlan, tsnet-ipam, tsnet-portmap and tsnet-bandwidth into a CNI bin dir (and optionally a conflist)')
     .option('--bin-dir <dir>', 'CNI plugin directory', '/opt/cni/bin')
     .option('--conf-dir <dir>', 'CNI configuration directory', '/etc/cni/net.d')
     .option('--network <name>', 'write <conf-dir>/10-<name>.conflist for this network (needs --subnet)')

@@ -1,6 +1,6 @@
 /**
- * cni/: tsnet's CNI plugins (tsnet-bridge, tsnet-macvlan, tsnet-ipam, tsnet-portmap) on the
- * spec 1.1 skel. One entry, `runCni`, serves both the standalone executable (bin/tsnet-cni)
+ * cni/: tsnet's CNI plugins (tsnet-bridge, tsnet-macvlan, tsnet-ipam, tsnet-portmap,
+ * tsnet-bandwidth) on the spec 1.1 skel. One entry, `runCni`, serves both the standalone executable (bin/tsnet-cni)
  * and the daemon's POST /v1/cni: same code, the host (NetworkManager) differing.
  */
 import { basename } from 'node:path';

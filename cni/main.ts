@@ -32,7 +32,7 @@ function write(text: string): void {
   for (let off = 0; off < buf.length;) off += writeSync(1, buf, off);
 }
 
-const NAMES = ['tsnet-bridge', 'tsnet-macvlan', 'tsnet-ipam', 'tsnet-portmap'];
+const NAMES = ['tsnet-bridge', 'tsnet-macvlan', 'tsnet-ipam', 'tsnet-portmap', 'tsnet-bandwidth'];
 
 /** Runs one invocation; resolves with the exit status after writing stdout. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {

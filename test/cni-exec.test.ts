@@ -51,7 +51,7 @@ const conf = (o: Json = {}): Json => ({
 
 T.before(() => {
   mkdirSync(shimDir, { recursive: true });
-  if (existsSync(SHIM)) for (const p of ['tsnet-bridge', 'tsnet-ipam', 'tsnet-portmap', 'tsnet-macvlan']) linkSync(SHIM, join(shimDir, p));
+  if (existsSync(SHIM)) for (const p of ['tsnet-bridge', 'tsnet-ipam', 'tsnet-portmap', 'tsnet-macvlan', 'tsnet-bandwidth']) linkSync(SHIM, join(shimDir, p));
 });
 
 T.after(async () => {
@@ -121,6 +121,14 @@ T('shim forwards to tsnetd (fast path): same results, state in the daemon\'s sto
     assert.is((await exec(shim('tsnet-bridge'), 'CHECK', { ...c, prevResult: add.out }, env)).exitCode, 0);
     const err = await exec(shim('tsnet-bridge'), 'ADD', c, env);
     assert.equal([err.exitCode, (err.out as { code: number }).code], [1, 102]);
+    // tsnet-bandwidth chained through the daemon: an IFB shapes egress; its DEL retires it.
+    const bw = { cniVersion: '1.1.0', name: 'dtest', type: 'tsnet-bandwidth', egressRate: 8_000_000, egressBurst: 800_000 };
+    const shaped = await exec(shim('tsnet-bandwidth'), 'ADD', { ...bw, prevResult: add.out }, env);
+    assert.is(shaped.exitCode, 0, shaped.raw);
+    const ifbs = async () => (await ipJson<{ ifname: string }[]>(undefined, ['link', 'show', 'type', 'ifb'])).map((l) => l.ifname);
+    assert.is((await ifbs()).filter((n) => n.startsWith('bwp')).length, 1, 'one IFB');
+    assert.is((await exec(shim('tsnet-bandwidth'), 'DEL', bw, env)).exitCode, 0);
+    assert.equal((await ifbs()).filter((n) => n.startsWith('bwp')), [], 'the IFB name is free when DEL answers');
     assert.is((await exec(shim('tsnet-bridge'), 'DEL', c, env)).exitCode, 0);
     // tsnetd retires the veth (names free at once) and its reaper deletes it moments later.
     assert.not.ok((await linkNames(ns)).includes('eth0'), 'eth0 is gone from the sandbox when DEL answers');

@@ -1,6 +1,7 @@
 /** tsnet's CNI plugins by their `type` name. */
 import type { CniPlugin } from '../skel/dispatch.js';
 import type { BaseConf } from '../skel/config.js';
+import { bandwidthPlugin } from './bandwidth.js';
 import { bridgePlugin } from './bridge.js';
 import { ipamPlugin } from './ipam.js';
 import { macvlanPlugin } from './macvlan.js';
@@ -19,6 +20,7 @@ export const PLUGINS: Readonly<Record<string, CniPlugin<any, CniHost>>> = {
   'tsnet-macvlan': macvlanPlugin,
   'tsnet-ipam': ipamPlugin,
   'tsnet-portmap': portmapPlugin,
+  'tsnet-bandwidth': bandwidthPlugin,
 } satisfies Record<string, CniPlugin<BaseConf, CniHost>>;
 
 export const PLUGIN_NAMES = Object.keys(PLUGINS);

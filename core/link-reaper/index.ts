@@ -50,6 +50,16 @@ export async function removeVeth(hostIfname: string, peerNetnsPath?: string): Pr
   sweep(null);
 }
 
+/** Removes a link of the host netns that is no bridge port (an IFB); deferred like removeVeth. No error when gone. */
+export async function removeHostLink(name: string): Promise<void> {
+  const h = nl.hostNetlink();
+  if (!deferred) return void (await nl.deleteLink(h, name));
+  const link = await nl.getLink(h, name);
+  if (!link) return;
+  await nl.retireLink(h, link.index, dyingName(), DYING_GROUP, link.masterIndex !== undefined);
+  sweep(null);
+}
+
 /**
  * Removes link `ifname` inside the netns at `netnsPath` (a macvlan); no error when gone.
  * Deferred, it is only put in the DYING group: taking a macvlan down waits for an RCU grace

@@ -1,0 +1,285 @@
+/**
+ * tsnet-bandwidth: the reference `bandwidth` plugin's role (chained after a main plugin that
+ * made a veth; static rates or the `bandwidth` capability). Ingress (to the container) is a
+ * TBF as root qdisc of the host veth; egress (from the container) enters the host veth, so an
+ * ingress qdisc there redirects it (u32 match-all, mirred egress redirect) to an IFB device
+ * whose root TBF shapes it. Stateless like the reference: the IFB's name derives from
+ * (CNI_CONTAINERID, CNI_IFNAME), its alias names the CNI network so GC finds it; the veth's
+ * qdiscs go with the veth. qdiscs and filters are programmed with `tc -batch` (core/exec):
+ * the netlink package leaves TCA_OPTIONS raw and a TBF needs rate tables; the IFB is made
+ * with `ip -batch` (create + alias, which the kernel ignores at create) and deleted over
+ * netlink. Host netns only; CNI_NETNS is read to find the veth peer of CNI_IFNAME.
+ */
+import { createHash } from 'node:crypto';
+import * as nl from '../../core/netlink/index.js';
+import { run } from '../../core/exec/index.js';
+import { ExecError } from '../../core/errors.js';
+import { openNetns, closeNetns, netlinkIn } from '../../core/netns/index.js';
+import { removeHostLink } from '../../core/link-reaper/index.js';
+import { baseSchema, compileSchema, invalid, unsupported, validate, type BaseConf, type RuntimeConfig } from '../skel/config.js';
+import { CNI_ERR, CniError } from '../skel/errors.js';
+import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
+import type { CniEnv } from '../skel/env.js';
+import type { CniResult } from '../skel/result.js';
+import { requireNetns, type CniHost } from './common.js';
+
+/** Rates in bits per second, bursts in bits, as the reference (0 or absent: no limit that way). */
+export interface BandwidthEntry {
+  ingressRate?: number;
+  ingressBurst?: number;
+  egressRate?: number;
+  egressBurst?: number;
+  shapedSubnets?: string[];
+  unshapedSubnets?: string[];
+}
+
+export interface BandwidthConf extends BaseConf, BandwidthEntry {
+  runtimeConfig?: RuntimeConfig & { bandwidth?: BandwidthEntry };
+}
+
+const bits = { type: 'integer', minimum: 0 } as const;
+const strArr = { type: 'array', items: { type: 'string' } } as const;
+const entrySchema = {
+  type: 'object',
+  properties: { ingressRate: bits, ingressBurst: bits, egressRate: bits, egressBurst: bits, shapedSubnets: strArr, unshapedSubnets: strArr },
+} as const;
+const schema = {
+  allOf: [baseSchema, entrySchema, { type: 'object', properties: { runtimeConfig: { type: 'object', properties: { bandwidth: entrySchema } } } }],
+};
+let compiled: ReturnType<typeof compileSchema> | undefined;
+
+const IFB_PREFIX = 'bwp';
+const ALIAS_PREFIX = 'tsnet-bandwidth:';
+/** The reference's TBF latency: the queue holds rate × 25 ms beyond the burst. */
+const LATENCY_S = 0.025;
+const U32_MAX = 0xffff_ffff;
+const MAX_BURST_S = (2 ** 32 * 64) / 1e9;
+
+function parse(raw: Record<string, unknown>): BandwidthConf {
+  compiled ??= compileSchema(schema);
+  const c = validate<BandwidthConf>(compiled, raw);
+  checkEntry(c, '');
+  if (c.runtimeConfig?.bandwidth) checkEntry(c.runtimeConfig.bandwidth, 'runtimeConfig.bandwidth.');
+  return c;
+}
+
+/** Rate and burst go together (code 7 naming the missing one); subnet selection is not implemented (code 2). */
+function checkEntry(e: BandwidthEntry, at: string): void {
+  for (const dir of ['ingress', 'egress'] as const) {
+    const rate = e[`${dir}Rate`] ?? 0;
+    const burst = e[`${dir}Burst`] ?? 0;
+    if (rate > 0 && burst === 0) throw invalid(`${at}${dir}Burst`, `is required when ${dir}Rate is set`);
+    if (burst > 0 && rate === 0) throw invalid(`${at}${dir}Rate`, `is required when ${dir}Burst is set`);
+    if (rate > 0 && rate < 8) throw invalid(`${at}${dir}Rate`, 'must be at least 8 bits per second (1 byte)');
+    if (burst > 0 && burst < 8) throw invalid(`${at}${dir}Burst`, 'must be at least 8 bits (1 byte)');
+    if (Math.floor(burst / 8) >= U32_MAX) throw invalid(`${at}${dir}Burst`, 'cannot be more than 4GB');
+    // The kernel keeps a TBF's burst as time (u32 psched ticks of 64 ns): a longer one wraps.
+    if (rate >= 8 && Math.floor(burst / 8) / Math.floor(rate / 8) >= MAX_BURST_S) {
+      throw invalid(`${at}${dir}Burst`, `cannot last more than ${Math.floor(MAX_BURST_S)} s at ${dir}Rate (the kernel keeps the burst as time)`);
+    }
+  }
+  for (const f of ['shapedSubnets', 'unshapedSubnets'] as const) {
+    if ((e[f]?.length ?? 0) > 0) throw unsupported(`${at}${f}`, e[f], 'shaping only some subnets is not implemented by tsnet-bandwidth');
+  }
+}
+
+/** The limits in effect: the capability wins over the static fields. */
+export function effectiveBandwidth(c: BandwidthConf): BandwidthEntry {
+  return c.runtimeConfig?.bandwidth ?? c;
+}
+
+/** One TBF in the kernel's units (bytes), as the reference computes it. */
+export interface Tbf {
+  rateBytes: number;
+  burstBytes: number;
+  limitBytes: number;
+}
+
+/** The TBF of one direction, or undefined when that direction is not limited. */
+export function tbfOf(e: BandwidthEntry, dir: 'ingress' | 'egress'): Tbf | undefined {
+  const rate = e[`${dir}Rate`] ?? 0;
+  const burst = e[`${dir}Burst`] ?? 0;
+  if (rate === 0 || burst === 0) return undefined;
+  const rateBytes = Math.floor(rate / 8);
+  const burstBytes = Math.floor(burst / 8);
+  const limitBytes = Math.min(U32_MAX, Math.floor(rateBytes * LATENCY_S) + burstBytes);
+  return { rateBytes, burstBytes, limitBytes };
+}
+
+/** The IFB of an attachment: "bwp" + 12 hex of (container id, ifname): 15 bytes, a valid ifname. */
+export function ifbName(containerId: string, ifname: string): string {
+  return IFB_PREFIX + createHash('sha256').update(`${containerId}\0${ifname}`).digest('hex').slice(0, 15 - IFB_PREFIX.length);
+}
+
+/** `tc -batch` lines: [do, undo] pairs (an undo of '' has nothing of its own to remove). */
+export function tcPlan(veth: string, ifb: string | undefined, ingress: Tbf | undefined, egress: Tbf | undefined): [string, string][] {
+  const tbf = (dev: string, t: Tbf) => `qdisc add dev ${dev} root handle 1: tbf rate ${t.rateBytes * 8}bit burst ${t.burstBytes}b limit ${t.limitBytes}b`;
+  const plan: [string, string][] = [];
+  if (ingress) plan.push([tbf(veth, ingress), `qdisc del dev ${veth} root`]);
+  if (egress && ifb) {
+    plan.push([tbf(ifb, egress), '']); // goes with the IFB
+    plan.push([`qdisc add dev ${veth} handle ffff: ingress`, `qdisc del dev ${veth} ingress`]); // takes the filter along
+    plan.push([`filter add dev ${veth} parent ffff: protocol all prio 1 u32 match u32 0 0 action mirred egress redirect dev ${ifb}`, '']);
+  }
+  return plan;
+}
+
+/** A failed `-batch` run: `done` lines were applied before line done+1 failed. */
+class BatchError extends Error {
+  constructor(readonly exec: ExecError, readonly done: number) {
+    super(exec.message);
+  }
+}
+
+/** Runs `tool -batch -` on `lines` (argv only, stdin as data); on failure says how many lines were applied. */
+async function batch(tool: 'tc' | 'ip', lines: readonly string[]): Promise<void> {
+  try {
+    await run([tool, '-batch', '-'], { input: `${lines.join('\n')}\n`, timeoutMs: 10_000 });
+  } catch (err) {
+    if (!(err instanceof ExecError)) throw err;
+    const m = /Command failed -:(\d+)/.exec(err.stderr);
+    // Without the line number, assume all of it may have been applied: the undo is tolerant.
+    throw new BatchError(err, m ? Number(m[1]) - 1 : lines.length);
+  }
+}
+
+/** The veth end in the host netns of CNI_IFNAME (by its peer index, as the reference), among prevResult's host-side interfaces. */
+async function hostVeth(prev: CniResult, env: CniEnv): Promise<nl.LinkInfo> {
+  const names = (prev.interfaces ?? []).filter((i) => !i.sandbox && i.name).map((i) => i.name);
+  if (names.length === 0) throw invalid('prevResult.interfaces', 'no host-side interface (one without "sandbox"): tsnet-bandwidth shapes the host end of a veth');
+  requireNetns(env);
+  const fd = openNetns(env.netns);
+  let peer: number | undefined;
+  try {
+    const h = netlinkIn(fd);
+    try {
+      const link = await nl.getLink(h, env.ifname);
+      if (!link) throw new CniError(CNI_ERR.NOT_FOUND, `no interface ${env.ifname} in ${env.netns}`, 'CNI_IFNAME');
+      if (link.kind === 'veth') peer = link.parentIndex;
+    } finally {
+      h.close();
+    }
+  } finally {
+    closeNetns(fd);
+  }
+  if (!peer) throw new CniError(CNI_ERR.INVALID_CONFIG, `container interface ${env.ifname} is not a veth: tsnet-bandwidth shapes the host end of a veth`, 'CNI_IFNAME');
+  const h = nl.hostNetlink();
+  const links = await Promise.all(names.map((n) => nl.getLink(h, n)));
+  const found = links.find((l) => l?.index === peer);
+  if (!found) throw invalid('prevResult.interfaces', `the veth peer of ${env.ifname} (ifindex ${peer}) is none of ${names.join(', ')}`);
+  return found;
+}
+
+function toCni(err: unknown): unknown {
+  if (!(err instanceof BatchError)) return err;
+  if (/File exists|Exclusivity flag on/.test(err.exec.stderr)) {
+    return new CniError(CNI_ERR.CONFLICT, `already shaped (${err.exec.stderr.trim().split('\n')[0] ?? ''}): DEL the attachment first`, 'CNI_CONTAINERID');
+  }
+  return err.exec;
+}
+
+/** Removes what an ADD applied (`done` lines of its tc plan) and its IFB; never throws. */
+async function undo(plan: [string, string][], done: number, ifb: string | undefined): Promise<void> {
+  const lines = plan.slice(0, done).map(([, u]) => u).filter(Boolean).reverse();
+  if (lines.length > 0) await run(['tc', '-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, okCodes: [1] }).catch(() => undefined);
+  if (ifb) await nl.deleteLink(nl.hostNetlink(), ifb).catch(() => undefined);
+}
+
+async function add(req: PluginRequest<BandwidthConf>): Promise<CniResult> {
+  const { conf, env } = req;
+  const prev = req.prevResult;
+  if (!prev) throw new CniError(CNI_ERR.INVALID_CONFIG, 'prevResult: tsnet-bandwidth must be chained after a plugin that makes a veth', 'prevResult');
+  const bw = effectiveBandwidth(conf);
+  const ingress = tbfOf(bw, 'ingress');
+  const egress = tbfOf(bw, 'egress');
+  if (!ingress && !egress) return prev;
+  const veth = await hostVeth(prev, env);
+  const ifb = egress ? ifbName(env.containerId, env.ifname) : undefined;
+  if (ifb) {
+    try {
+      await batch('ip', [`link add name ${ifb} mtu ${veth.mtu} type ifb`, `link set dev ${ifb} alias ${ALIAS_PREFIX}${conf.name} up`]);
+    } catch (err) {
+      if (err instanceof BatchError && err.done > 0) await undo([], 0, ifb);
+      throw toCni(err);
+    }
+  }
+  const plan = tcPlan(veth.name, ifb, ingress, egress);
+  try {
+    await batch('tc', plan.map(([d]) => d));
+  } catch (err) {
+    await undo(plan, err instanceof BatchError ? err.done : plan.length, ifb);
+    throw toCni(err);
+  }
+  return prev;
+}
+
+async function del(req: PluginRequest<BandwidthConf>): Promise<void> {
+  // The veth's qdiscs go with the veth (the main plugin's DEL); only the IFB is ours alone.
+  // In tsnetd the IFB is retired now and deleted by the reaper (a netdev delete blocks ~15-20 ms).
+  await removeHostLink(ifbName(req.env.containerId, req.env.ifname));
+}
+
+interface TcQdisc { kind: string; handle?: string; root?: boolean; options?: { rate?: number; burst?: number } }
+interface TcFilter { kind?: string; options?: { actions?: { kind?: string; mirred_action?: string; direction?: string; to_dev?: string }[] } }
+
+async function tcJson<T>(args: string[]): Promise<T[]> {
+  const out = (await run(['tc', '-j', ...args], { timeoutMs: 10_000 })).stdout.trim();
+  return out ? (JSON.parse(out) as T[]) : [];
+}
+
+function checkTbf(qdiscs: TcQdisc[], dev: string, want: Tbf, field: string): void {
+  const q = qdiscs.find((x) => x.root && x.kind === 'tbf');
+  if (!q) throw new CniError(CNI_ERR.NOT_FOUND, `no tbf root qdisc on ${dev}`, field);
+  const rate = q.options?.rate ?? -1;
+  const burst = q.options?.burst ?? -1;
+  // The kernel keeps the burst as time at that rate: tc's read-back may round by a byte or so.
+  if (rate !== want.rateBytes || Math.abs(burst - want.burstBytes) > Math.max(2, want.burstBytes / 1000)) {
+    throw new CniError(CNI_ERR.CONFLICT, `tbf on ${dev} is rate ${rate} B/s burst ${burst} B, configured ${want.rateBytes} B/s burst ${want.burstBytes} B`, field);
+  }
+}
+
+async function check(req: PluginRequest<BandwidthConf>): Promise<void> {
+  const { conf, env } = req;
+  const prev = req.prevResult;
+  if (!prev) throw new CniError(CNI_ERR.INVALID_CONFIG, 'prevResult: tsnet-bandwidth must be chained after a plugin that makes a veth', 'prevResult');
+  const bw = effectiveBandwidth(conf);
+  const at = conf.runtimeConfig?.bandwidth ? 'runtimeConfig.bandwidth.' : '';
+  const ingress = tbfOf(bw, 'ingress');
+  const egress = tbfOf(bw, 'egress');
+  if (!ingress && !egress) return;
+  const veth = await hostVeth(prev, env);
+  const vethQdiscs = await tcJson<TcQdisc>(['qdisc', 'show', 'dev', veth.name]);
+  if (ingress) checkTbf(vethQdiscs, veth.name, ingress, `${at}ingressRate`);
+  if (!egress) return;
+  const ifb = ifbName(env.containerId, env.ifname);
+  if (!(await nl.getLink(nl.hostNetlink(), ifb))) throw new CniError(CNI_ERR.NOT_FOUND, `IFB ${ifb} is missing`, `${at}egressRate`);
+  checkTbf(await tcJson<TcQdisc>(['qdisc', 'show', 'dev', ifb]), ifb, egress, `${at}egressRate`);
+  if (!vethQdiscs.some((q) => q.kind === 'ingress')) throw new CniError(CNI_ERR.NOT_FOUND, `no ingress qdisc on ${veth.name}`, `${at}egressRate`);
+  const filters = await tcJson<TcFilter>(['filter', 'show', 'dev', veth.name, 'ingress']);
+  const redirects = filters.some((f) => f.options?.actions?.some((a) => a.kind === 'mirred' && a.mirred_action === 'redirect' && a.to_dev === ifb));
+  if (!redirects) throw new CniError(CNI_ERR.NOT_FOUND, `no filter on ${veth.name} redirects to ${ifb}`, `${at}egressRate`);
+}
+
+/** Deletes this network's IFBs (found by alias) that belong to no valid attachment. */
+async function gc(req: PluginRequest<BandwidthConf>): Promise<void> {
+  const keep = new Set((req.validAttachments ?? []).map((a) => ifbName(a.containerID, a.ifname)));
+  const out = (await run(['ip', '-j', 'link', 'show', 'type', 'ifb'], { timeoutMs: 10_000 })).stdout.trim();
+  const links = out ? (JSON.parse(out) as { ifname: string; ifalias?: string }[]) : [];
+  const mine = links.filter((l) => l.ifalias === ALIAS_PREFIX + req.conf.name && l.ifname.startsWith(IFB_PREFIX) && !keep.has(l.ifname));
+  for (const l of mine) await removeHostLink(l.ifname);
+}
+
+/** Ready when `tc` runs (the kernel side is checked by each ADD). */
+async function status(): Promise<void> {
+  try {
+    await run(['tc', '-V'], { timeoutMs: 10_000 });
+  } catch (err) {
+    throw new CniError(CNI_ERR.NOT_AVAILABLE, `tsnet-bandwidth needs the tc program (iproute2): ${(err as Error).message}`, 'tc');
+  }
+}
+
+export const bandwidthPlugin: CniPlugin<BandwidthConf, CniHost> = {
+  name: 'tsnet-bandwidth',
+  knownArgs: [],
+  parse, add, del, check, gc, status,
+};
