@@ -2,7 +2,8 @@
  * The link reaper's worker thread (see index.ts): deletes the DYING link group in the host
  * netns or in a sandbox's netns, one request per batch. Its own netlink sockets: the host one
  * lives in this thread's netns (the process's), a sandbox one is opened per sweep and closed.
- * Requests arriving while a deletion runs are answered by the next one (one batch).
+ * A sweep starts 50 ms after the first request; requests arriving meanwhile, or while a
+ * deletion runs, are answered by the same or the next one (one batch).
  */
 import { parentPort } from 'node:worker_threads';
 import * as nl from '../netlink/index.js';
@@ -13,6 +14,7 @@ interface Sweep { seq: number; netns: string | null; group: number }
 
 const queue = new Map<string | null, number[]>();
 let group = 0;
+const BATCH_MS = 50;
 let busy = false;
 
 parentPort?.on('message', (m: Sweep) => {
@@ -20,7 +22,11 @@ parentPort?.on('message', (m: Sweep) => {
   const seqs = queue.get(m.netns) ?? [];
   seqs.push(m.seq);
   queue.set(m.netns, seqs);
-  if (!busy) void drain();
+  if (busy) return;
+  busy = true;
+  // Wait a little for more: one delete per batch costs the kernel one RCU barrier and one
+  // round of teardown work, which otherwise competes with the requests that follow.
+  setTimeout(() => void drain(), BATCH_MS);
 });
 
 async function drain(): Promise<void> {
