@@ -57,6 +57,25 @@ test('removeVeth deferred: names free at once, both ends down in the DYING group
   }
 });
 
+test('removeVeth deferred without a peer netns (libnetwork): a peer in the host netns is retired too, one elsewhere goes with the sweep', async () => {
+  const ns = await newSandbox('reap-hostend');
+  try {
+    deferLinkDeletes(true);
+    await nl.createLink(h, { name: 'reaph0', kind: 'veth', veth: { peerName: 'reaph1' } });
+    await removeVeth('reaph0');
+    const names = (await ipJson<Link[]>(undefined, ['link', 'show'])).map((l) => l.ifname);
+    assert.not.ok(names.includes('reaph0') || names.includes('reaph1'), `both names free at once: ${names.join(' ')}`);
+    await vethInto(ns, 'reaph2', 'eth0');
+    await removeVeth('reaph2');
+    assert.not.ok((await ipJson<Link[]>(undefined, ['link', 'show'])).some((l) => l.ifname === 'reaph2'));
+    await settleRetired();
+    assert.equal(dying(await ipJson<Link[]>(undefined, ['link', 'show'])), []);
+    assert.equal(await linkNames(ns), ['lo'], 'the peer in the sandbox went with its host end');
+  } finally {
+    dropSandbox(ns);
+  }
+});
+
 test('removeVeth without deferral deletes before resolving; gone links are no error', async () => {
   const ns = await newSandbox('reap-direct');
   try {

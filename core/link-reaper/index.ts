@@ -34,18 +34,21 @@ export function deferLinkDeletes(on: boolean): void {
 }
 
 /**
- * Removes a veth by its host end (host netns); its peer goes with it. With `peerNetnsPath`
- * (where the peer is) and deferral on, both ends are retired now (the peer by the index the
- * host end names, so nothing else in the sandbox is touched) and the worker deletes them.
- * Without it (the peer's whereabouts are the caller's: libnetwork) the delete is direct.
- * No error when already gone.
+ * Removes a veth by its host end (host netns); its peer goes with it. With deferral on, both
+ * ends are retired now and the worker deletes them: the peer by the index the host end
+ * names (nothing else is touched), inside `peerNetnsPath` when given, else when it is in the
+ * host netns too (libnetwork: dockerd moves it back out before DeleteEndpoint); a peer in
+ * some other netns keeps its name until the sweep. No error when already gone.
  */
 export async function removeVeth(hostIfname: string, peerNetnsPath?: string): Promise<void> {
   const h = nl.hostNetlink();
-  if (!deferred || peerNetnsPath === undefined) return void (await nl.deleteLink(h, hostIfname));
+  if (!deferred) return void (await nl.deleteLink(h, hostIfname));
   const link = await nl.getLink(h, hostIfname);
   if (!link) return;
-  const peer = link.parentIndex !== undefined ? retireIn(peerNetnsPath, link.parentIndex) : Promise.resolve();
+  const peerIndex = link.parentIndex;
+  const peer = peerIndex === undefined ? undefined
+    : peerNetnsPath !== undefined ? retireIn(peerNetnsPath, peerIndex)
+      : link.parentNetnsId === undefined ? nl.retireLink(h, peerIndex, dyingName(), DYING_GROUP) : undefined;
   await Promise.all([nl.retireLink(h, link.index, dyingName(), DYING_GROUP, link.masterIndex !== undefined), peer]);
   sweep(null);
 }

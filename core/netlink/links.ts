@@ -24,6 +24,8 @@ export interface LinkInfo {
   masterIndex?: number;
   /** IFLA_LINK: the parent (macvlan, vlan) or the veth peer's index (maybe in another netns). */
   parentIndex?: number;
+  /** IFLA_LINK_NETNSID: set when the parent/peer lives in another netns (its id as seen from here). */
+  parentNetnsId?: number;
 }
 
 export interface CreateLinkSpec {
@@ -87,6 +89,7 @@ export function toLinkInfo(m: rt.LinkMessage): LinkInfo {
   const parent = a.link && a.link.length >= 4 ? a.link.readUInt32LE(0) : 0;
   // A veth's IFLA_LINK is its peer's index in the peer's netns, which may equal its own.
   if (parent && (parent !== info.index || kind === 'veth')) info.parentIndex = parent;
+  if (a.linkNetnsid !== undefined) info.parentNetnsId = a.linkNetnsid;
   return info;
 }
 
