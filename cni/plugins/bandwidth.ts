@@ -5,15 +5,14 @@
  * ingress qdisc there redirects it (u32 match-all, mirred egress redirect) to an IFB device
  * whose root TBF shapes it. Stateless like the reference: the IFB's name derives from
  * (CNI_CONTAINERID, CNI_IFNAME), its alias names the CNI network so GC finds it; the veth's
- * qdiscs go with the veth. qdiscs and filters are programmed with `tc -batch` (core/exec):
- * the netlink package leaves TCA_OPTIONS raw and a TBF needs rate tables; the IFB is made
- * with `ip -batch` (create + alias, which the kernel ignores at create) and deleted over
- * netlink. Host netns only; CNI_NETNS is read to find the veth peer of CNI_IFNAME.
+ * qdiscs go with the veth. Everything is rtnetlink requests built as data (core/netlink tc.ts:
+ * no tc/ip process): the IFB is created up, then given its alias (ignored at creation); the
+ * independent qdiscs are sent together, the filter last (only on the ingress qdisc this ADD
+ * made). Host netns only; CNI_NETNS is read to find the veth peer of CNI_IFNAME.
  */
 import { createHash } from 'node:crypto';
 import * as nl from '../../core/netlink/index.js';
-import { run } from '../../core/exec/index.js';
-import { ExecError } from '../../core/errors.js';
+import { KernelError } from '../../core/errors.js';
 import { openNetns, closeNetns, netlinkIn } from '../../core/netns/index.js';
 import { removeHostLink } from '../../core/link-reaper/index.js';
 import { baseSchema, compileSchema, invalid, unsupported, validate, type BaseConf, type RuntimeConfig } from '../skel/config.js';
@@ -111,38 +110,6 @@ export function ifbName(containerId: string, ifname: string): string {
   return IFB_PREFIX + createHash('sha256').update(`${containerId}\0${ifname}`).digest('hex').slice(0, 15 - IFB_PREFIX.length);
 }
 
-/** `tc -batch` lines: [do, undo] pairs (an undo of '' has nothing of its own to remove). */
-export function tcPlan(veth: string, ifb: string | undefined, ingress: Tbf | undefined, egress: Tbf | undefined): [string, string][] {
-  const tbf = (dev: string, t: Tbf) => `qdisc add dev ${dev} root handle 1: tbf rate ${t.rateBytes * 8}bit burst ${t.burstBytes}b limit ${t.limitBytes}b`;
-  const plan: [string, string][] = [];
-  if (ingress) plan.push([tbf(veth, ingress), `qdisc del dev ${veth} root`]);
-  if (egress && ifb) {
-    plan.push([tbf(ifb, egress), '']); // goes with the IFB
-    plan.push([`qdisc add dev ${veth} handle ffff: ingress`, `qdisc del dev ${veth} ingress`]); // takes the filter along
-    plan.push([`filter add dev ${veth} parent ffff: protocol all prio 1 u32 match u32 0 0 action mirred egress redirect dev ${ifb}`, '']);
-  }
-  return plan;
-}
-
-/** A failed `-batch` run: `done` lines were applied before line done+1 failed. */
-class BatchError extends Error {
-  constructor(readonly exec: ExecError, readonly done: number) {
-    super(exec.message);
-  }
-}
-
-/** Runs `tool -batch -` on `lines` (argv only, stdin as data); on failure says how many lines were applied. */
-async function batch(tool: 'tc' | 'ip', lines: readonly string[]): Promise<void> {
-  try {
-    await run([tool, '-batch', '-'], { input: `${lines.join('\n')}\n`, timeoutMs: 10_000 });
-  } catch (err) {
-    if (!(err instanceof ExecError)) throw err;
-    const m = /Command failed -:(\d+)/.exec(err.stderr);
-    // Without the line number, assume all of it may have been applied: the undo is tolerant.
-    throw new BatchError(err, m ? Number(m[1]) - 1 : lines.length);
-  }
-}
-
 /** The veth end in the host netns of CNI_IFNAME (by its peer index, as the reference), among prevResult's host-side interfaces. */
 async function hostVeth(prev: CniResult, env: CniEnv): Promise<nl.LinkInfo> {
   const names = (prev.interfaces ?? []).filter((i) => !i.sandbox && i.name).map((i) => i.name);
@@ -170,19 +137,32 @@ async function hostVeth(prev: CniResult, env: CniEnv): Promise<nl.LinkInfo> {
   return found;
 }
 
+const EEXIST = 17;
+
+/** A qdisc or IFB already there (a second ADD without DEL, another tool's qdisc) is a conflict. */
 function toCni(err: unknown): unknown {
-  if (!(err instanceof BatchError)) return err;
-  if (/File exists|Exclusivity flag on/.test(err.exec.stderr)) {
-    return new CniError(CNI_ERR.CONFLICT, `already shaped (${err.exec.stderr.trim().split('\n')[0] ?? ''}): DEL the attachment first`, 'CNI_CONTAINERID');
+  if (err instanceof KernelError && err.errno === EEXIST) {
+    return new CniError(CNI_ERR.CONFLICT, `already shaped (${err.message}): DEL the attachment first`, 'CNI_CONTAINERID');
   }
-  return err.exec;
+  return err;
 }
 
-/** Removes what an ADD applied (`done` lines of its tc plan) and its IFB; never throws. */
-async function undo(plan: [string, string][], done: number, ifb: string | undefined): Promise<void> {
-  const lines = plan.slice(0, done).map(([, u]) => u).filter(Boolean).reverse();
-  if (lines.length > 0) await run(['tc', '-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, okCodes: [1] }).catch(() => undefined);
-  if (ifb) await nl.deleteLink(nl.hostNetlink(), ifb).catch(() => undefined);
+type Undo = () => Promise<unknown>;
+
+/** Runs steps together (independent requests, pipelined); the undo of each that succeeded is kept, the first failure thrown. */
+async function together(undos: Undo[], steps: [Promise<unknown>, Undo | undefined][]): Promise<void> {
+  const results = await Promise.allSettled(steps.map(([p]) => p));
+  results.forEach((r, i) => {
+    const u = steps[i]?.[1];
+    if (r.status === 'fulfilled' && u) undos.push(u);
+  });
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Undoes what an ADD applied, last first; never throws (what is already gone is fine). */
+async function rollback(undos: Undo[]): Promise<void> {
+  for (const u of undos.reverse()) await u().catch(() => undefined);
 }
 
 async function add(req: PluginRequest<BandwidthConf>): Promise<CniResult> {
@@ -194,20 +174,28 @@ async function add(req: PluginRequest<BandwidthConf>): Promise<CniResult> {
   const egress = tbfOf(bw, 'egress');
   if (!ingress && !egress) return prev;
   const veth = await hostVeth(prev, env);
-  const ifb = egress ? ifbName(env.containerId, env.ifname) : undefined;
-  if (ifb) {
-    try {
-      await batch('ip', [`link add name ${ifb} mtu ${veth.mtu} type ifb`, `link set dev ${ifb} alias ${ALIAS_PREFIX}${conf.name} up`]);
-    } catch (err) {
-      if (err instanceof BatchError && err.done > 0) await undo([], 0, ifb);
-      throw toCni(err);
-    }
-  }
-  const plan = tcPlan(veth.name, ifb, ingress, egress);
+  const h = nl.hostNetlink();
+  const undos: Undo[] = [];
   try {
-    await batch('tc', plan.map(([d]) => d));
+    let ifbIndex: number | undefined;
+    if (egress) {
+      const ifb = ifbName(env.containerId, env.ifname);
+      await nl.createLink(h, { name: ifb, kind: 'ifb', mtu: veth.mtu, up: true });
+      undos.push(() => nl.deleteLink(h, ifb));
+      [, ifbIndex] = await Promise.all([nl.setLinkAlias(h, ifb, ALIAS_PREFIX + conf.name), nl.linkIndex(h, ifb, `find IFB ${ifb}`)]);
+    }
+    // Independent of each other: a failing one leaves the others to the rollback.
+    const steps: [Promise<unknown>, Undo | undefined][] = [];
+    if (ingress) steps.push([nl.addTbfQdisc(h, veth.index, ingress), () => nl.deleteQdisc(h, veth.index, 'root')]);
+    if (egress && ifbIndex !== undefined) {
+      steps.push([nl.addTbfQdisc(h, ifbIndex, egress), undefined]); // goes with the IFB
+      steps.push([nl.addIngressQdisc(h, veth.index), () => nl.deleteQdisc(h, veth.index, 'ingress')]); // takes the filter along
+    }
+    await together(undos, steps);
+    // Only now: the ingress qdisc is this ADD's, never someone else's.
+    if (ifbIndex !== undefined) await nl.addRedirectFilter(h, veth.index, ifbIndex);
   } catch (err) {
-    await undo(plan, err instanceof BatchError ? err.done : plan.length, ifb);
+    await rollback(undos);
     throw toCni(err);
   }
   return prev;
@@ -219,20 +207,12 @@ async function del(req: PluginRequest<BandwidthConf>): Promise<void> {
   await removeHostLink(ifbName(req.env.containerId, req.env.ifname));
 }
 
-interface TcQdisc { kind: string; handle?: string; root?: boolean; options?: { rate?: number; burst?: number } }
-interface TcFilter { kind?: string; options?: { actions?: { kind?: string; mirred_action?: string; direction?: string; to_dev?: string }[] } }
-
-async function tcJson<T>(args: string[]): Promise<T[]> {
-  const out = (await run(['tc', '-j', ...args], { timeoutMs: 10_000 })).stdout.trim();
-  return out ? (JSON.parse(out) as T[]) : [];
-}
-
-function checkTbf(qdiscs: TcQdisc[], dev: string, want: Tbf, field: string): void {
-  const q = qdiscs.find((x) => x.root && x.kind === 'tbf');
+function checkTbf(qdiscs: nl.QdiscInfo[], dev: string, want: Tbf, field: string): void {
+  const q = qdiscs.find((x) => x.parent === nl.TC_H_ROOT && x.kind === 'tbf');
   if (!q) throw new CniError(CNI_ERR.NOT_FOUND, `no tbf root qdisc on ${dev}`, field);
-  const rate = q.options?.rate ?? -1;
-  const burst = q.options?.burst ?? -1;
-  // The kernel keeps the burst as time at that rate: tc's read-back may round by a byte or so.
+  const rate = q.tbf?.rateBytes ?? -1;
+  const burst = q.tbf?.burstBytes ?? -1;
+  // The kernel keeps the burst as time at that rate: its read-back may round by a byte or so.
   if (rate !== want.rateBytes || Math.abs(burst - want.burstBytes) > Math.max(2, want.burstBytes / 1000)) {
     throw new CniError(CNI_ERR.CONFLICT, `tbf on ${dev} is rate ${rate} B/s burst ${burst} B, configured ${want.rateBytes} B/s burst ${want.burstBytes} B`, field);
   }
@@ -248,33 +228,33 @@ async function check(req: PluginRequest<BandwidthConf>): Promise<void> {
   const egress = tbfOf(bw, 'egress');
   if (!ingress && !egress) return;
   const veth = await hostVeth(prev, env);
-  const vethQdiscs = await tcJson<TcQdisc>(['qdisc', 'show', 'dev', veth.name]);
+  const h = nl.hostNetlink();
+  const vethQdiscs = await nl.listQdiscs(h, veth.index);
   if (ingress) checkTbf(vethQdiscs, veth.name, ingress, `${at}ingressRate`);
   if (!egress) return;
   const ifb = ifbName(env.containerId, env.ifname);
-  if (!(await nl.getLink(nl.hostNetlink(), ifb))) throw new CniError(CNI_ERR.NOT_FOUND, `IFB ${ifb} is missing`, `${at}egressRate`);
-  checkTbf(await tcJson<TcQdisc>(['qdisc', 'show', 'dev', ifb]), ifb, egress, `${at}egressRate`);
+  const ifbLink = await nl.getLink(h, ifb);
+  if (!ifbLink) throw new CniError(CNI_ERR.NOT_FOUND, `IFB ${ifb} is missing`, `${at}egressRate`);
+  checkTbf(await nl.listQdiscs(h, ifbLink.index), ifb, egress, `${at}egressRate`);
   if (!vethQdiscs.some((q) => q.kind === 'ingress')) throw new CniError(CNI_ERR.NOT_FOUND, `no ingress qdisc on ${veth.name}`, `${at}egressRate`);
-  const filters = await tcJson<TcFilter>(['filter', 'show', 'dev', veth.name, 'ingress']);
-  const redirects = filters.some((f) => f.options?.actions?.some((a) => a.kind === 'mirred' && a.mirred_action === 'redirect' && a.to_dev === ifb));
-  if (!redirects) throw new CniError(CNI_ERR.NOT_FOUND, `no filter on ${veth.name} redirects to ${ifb}`, `${at}egressRate`);
+  const filters = await nl.listIngressFilters(h, veth.index);
+  if (!filters.some((f) => f.redirectTo.includes(ifbLink.index))) throw new CniError(CNI_ERR.NOT_FOUND, `no filter on ${veth.name} redirects to ${ifb}`, `${at}egressRate`);
 }
 
 /** Deletes this network's IFBs (found by alias) that belong to no valid attachment. */
 async function gc(req: PluginRequest<BandwidthConf>): Promise<void> {
   const keep = new Set((req.validAttachments ?? []).map((a) => ifbName(a.containerID, a.ifname)));
-  const out = (await run(['ip', '-j', 'link', 'show', 'type', 'ifb'], { timeoutMs: 10_000 })).stdout.trim();
-  const links = out ? (JSON.parse(out) as { ifname: string; ifalias?: string }[]) : [];
-  const mine = links.filter((l) => l.ifalias === ALIAS_PREFIX + req.conf.name && l.ifname.startsWith(IFB_PREFIX) && !keep.has(l.ifname));
-  for (const l of mine) await removeHostLink(l.ifname);
+  const links = await nl.listIfbs(nl.hostNetlink());
+  const mine = links.filter((l) => l.alias === ALIAS_PREFIX + req.conf.name && l.name.startsWith(IFB_PREFIX) && !keep.has(l.name));
+  for (const l of mine) await removeHostLink(l.name);
 }
 
-/** Ready when `tc` runs (the kernel side is checked by each ADD). */
+/** Ready when an rtnetlink socket opens (no program needed; the qdisc modules are checked by each ADD). */
 async function status(): Promise<void> {
   try {
-    await run(['tc', '-V'], { timeoutMs: 10_000 });
+    nl.hostNetlink();
   } catch (err) {
-    throw new CniError(CNI_ERR.NOT_AVAILABLE, `tsnet-bandwidth needs the tc program (iproute2): ${(err as Error).message}`, 'tc');
+    throw new CniError(CNI_ERR.NOT_AVAILABLE, `tsnet-bandwidth needs rtnetlink in the host netns: ${(err as Error).message}`, 'netlink');
   }
 }
 

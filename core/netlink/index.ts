@@ -5,7 +5,7 @@
  */
 export { openNetlink, hostNetlink, type NlHandle } from './socket.js';
 export {
-  createLink, deleteLink, getLink, listLinks, setLinkUp, setLinkPromisc, setLinkMtu, setLinkMac, setLinkMaster,
+  createLink, deleteLink, getLink, listLinks, setLinkUp, setLinkPromisc, setLinkMtu, setLinkMac, setLinkMaster, setLinkAlias,
   renameLink, moveLinkToNetns, retireLink, setLinkGroup, deleteLinkGroup, setBridgePortHairpin, linkIndex,
   type LinkKind, type LinkInfo, type CreateLinkSpec,
 } from './links.js';
@@ -16,5 +16,10 @@ export {
   type NeighSpec, type FdbSpec, type NeighInfo, type FdbInfo,
 } from './neigh.js';
 export { parseCidr, parseIp, formatIp, parseMac, formatMac, type MacvlanMode, type IpvlanMode } from './encode.js';
+export {
+  addTbfQdisc, addIngressQdisc, addRedirectFilter, deleteQdisc, listQdiscs, listIngressFilters, listIfbs,
+  TC_H_ROOT, TC_H_INGRESS, INGRESS_HANDLE, TBF_HANDLE,
+  type TbfSpec, type QdiscInfo, type FilterInfo, type IfbInfo,
+} from './tc.js';
 // nfnetlink (nftables batches) for core/firewall's PortMap.
 export { nftSocket, closeNftSocket, nftKernelError, encodeBatch, nfgenmsg, type BatchMessage, type MessageResult } from './nfnetlink.js';

@@ -1,5 +1,5 @@
 /**
- * Links: create (bridge, veth, macvlan, vxlan, ipvlan, vlan, dummy), delete, inspect, change.
+ * Links: create (bridge, veth, macvlan, vxlan, ipvlan, vlan, dummy, ifb), delete, inspect, change.
  * Every function acts in the netns of the handle `h`; a link created with netnsFd (or a veth
  * peer with peerNetnsFd) lives in that other netns. The caller deletes what it creates
  * (deleting one end of a veth removes both; destroying a netns removes the links inside it).
@@ -12,7 +12,7 @@ import {
 } from './encode.js';
 import { request, requestOr, type NlHandle } from './socket.js';
 
-export type LinkKind = 'bridge' | 'veth' | 'macvlan' | 'vxlan' | 'ipvlan' | 'vlan' | 'dummy';
+export type LinkKind = 'bridge' | 'veth' | 'macvlan' | 'vxlan' | 'ipvlan' | 'vlan' | 'dummy' | 'ifb';
 
 export interface LinkInfo {
   index: number;
@@ -125,6 +125,7 @@ async function kindData(h: NlHandle, spec: CreateLinkSpec, op: string): Promise<
     }
     case 'bridge':
     case 'dummy':
+    case 'ifb':
       return [linkInfo(spec.kind), undefined];
     default:
       throw new ConfigError(`unknown link kind "${String(spec.kind)}"`, 'kind');
@@ -231,6 +232,11 @@ export async function setLinkPromisc(h: NlHandle, name: string, on: boolean): Pr
 /** Sets the MTU of a link in h's netns. */
 export async function setLinkMtu(h: NlHandle, name: string, mtu: number): Promise<void> {
   await setLink(h, `set link ${name} mtu ${mtu}`, name, {}, { mtu });
+}
+
+/** Sets the alias (IFLA_IFALIAS) of a link in h's netns; '' removes it. The kernel ignores an alias given at creation. */
+export async function setLinkAlias(h: NlHandle, name: string, alias: string): Promise<void> {
+  await setLink(h, `set link ${name} alias ${alias}`, name, {}, { ifalias: alias });
 }
 
 /** Sets the MAC address of a link in h's netns. */
