@@ -15,12 +15,17 @@ import { paths } from '../core/index.js';
 import { run } from '../core/exec/index.js';
 import { createNetns, deleteNetns } from '../core/netns/index.js';
 import { NetworkManager, type AttachRequest, type PortRequest } from '../drivers/index.js';
+import { deferLinkDeletes, settleRetired } from '../core/link-reaper/index.js';
 import { fmt as fmtStats, stats, type Stats } from './bench-stats.js';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 200);
 const FILL = Number(process.env['BENCH_FILL'] ?? 999);
 const PER_NETNS = 100;
 const SETTLE_MS = Number(process.env['BENCH_SETTLE_MS'] ?? 15_000);
+// BENCH_DEFER=1: detach as tsnetd does (links retired, deleted by the reaper's worker);
+// default: deleted before detach resolves, as a standalone CNI plugin does.
+const DEFER = process.env['BENCH_DEFER'] === '1';
+deferLinkDeletes(DEFER);
 
 const fmt = (s: Stats) => fmtStats(s, 3);
 
@@ -108,7 +113,7 @@ async function main(): Promise<void> {
     const pooled = (a: Samples, b: Samples) => ({ attach: stats([...a.raw.attach, ...b.raw.attach]), detach: stats([...a.raw.detach, ...b.raw.detach]) });
     const one = pooled(first, again);
     const onePorts = pooled(firstPorts, againPorts);
-    console.log(`tsnet in-process, bridge network, ${ROUNDS} rounds each`);
+    console.log(`tsnet in-process, bridge network, ${ROUNDS} rounds each, links ${DEFER ? 'retired (tsnetd mode, BENCH_DEFER=1)' : 'deleted at detach (BENCH_DEFER=1: tsnetd mode)'}`);
     console.log(`  1st endpoint          attach ${fmt(first.attach)}   detach ${fmt(first.detach)}`);
     console.log(`  1st (after the fill)  attach ${fmt(again.attach)}   detach ${fmt(again.detach)}`);
     console.log(`  ${FILL + 1}th endpoint       attach ${fmt(nth.attach)}   detach ${fmt(nth.detach)}`);
@@ -125,6 +130,7 @@ async function main(): Promise<void> {
     for (const id of filled) await mgr.detach(id);
     for (const n of mgr.listNetworks()) await mgr.removeNetwork(n.id);
     await mgr.teardownFirewall();
+    await settleRetired(); // BENCH_DEFER: the reaper's deletions finish before the netns go
     mgr.close();
     for (const f of [...fillers, target]) deleteNetns(f);
     rmSync(state, { recursive: true, force: true });
