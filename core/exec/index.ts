@@ -3,9 +3,17 @@
  * with a timeout, stdin as data, and failures raised as ExecError carrying argv + stderr.
  * Runs in the caller's network namespace (the daemon's / test's "host" netns).
  */
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { ExecError } from '../errors.js';
+
+/**
+ * node:child_process, loaded on the first exec: it pulls in net, dgram and streams (~2 ms),
+ * which a standalone CNI plugin on an existing network never needs.
+ */
+let childProcess: typeof import('node:child_process') | undefined;
+const cp = (): typeof import('node:child_process') =>
+  (childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process'));
 
 export interface RunOptions {
   /** Written to the child's stdin, then closed. */
@@ -28,7 +36,7 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
   const [file, ...args] = argv;
   if (file === undefined) return Promise.reject(new ExecError(argv, null, '', 'empty argv'));
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = cp().spawn(file, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
@@ -66,7 +74,7 @@ export interface Started {
 export function start(argv: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Started {
   const [file, ...args] = argv;
   if (file === undefined) throw new ExecError(argv, null, '', 'empty argv');
-  const child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = cp().spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -122,7 +130,7 @@ export function startDetached(argv: readonly string[], options: DetachedOptions 
   const [file, ...args] = argv;
   if (file === undefined) return Promise.reject(new ExecError(argv, null, '', 'empty argv'));
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
+    const child = cp().spawn(file, args, {
       detached: true,
       cwd: options.cwd,
       env: options.env ?? process.env,
