@@ -1,5 +1,6 @@
 export * from './types.js';
 export { UndoStack, setFaultInjector } from './undo.js';
+export { settleAll } from './configure.js';
 export { NetworkManager, type CreateNetworkRequest, type AttachRequest, type EndpointInfo, type NetworkInfo, type SubnetRequest, type ReconcileReport } from './manager.js';
 export { parsePortSpec, validatePortRequest, expandPorts, type PortRequest, type PortBinding, type Proto } from './ports.js';
 export { getDriver, usesIpam } from './registry.js';

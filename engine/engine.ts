@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ConfigError, ConflictError, NotFoundError, log, paths, type Paths } from '../core/index.js';
 import { settleRetired } from '../core/link-reaper/index.js';
 import * as nl from '../core/netlink/index.js';
-import { closeNetns, createNetns, deleteNetns, isNetns, netlinkIn, openNetns } from '../core/netns/index.js';
+import { createNetns, deleteNetns, isNetns, withNetlinkAt } from '../core/netns/index.js';
 import { NetworkManager, OWNER_DOCKER, OWNER_LABEL, bridgeName, parsePortSpec, type BridgeOptions, type EndpointInfo, type Network, type NetworkInfo } from '../drivers/index.js';
 import { openStore, type ContainerRow } from '../store/index.js';
 import { DnsServer, NameTable, readResolvConf, upstreamsFor } from './dns/index.js';
@@ -240,14 +240,7 @@ export class Engine {
   private async makeSandbox(path: string): Promise<void> {
     if (isNetns(path)) deleteNetns(path);
     createNetns(path);
-    const fd = openNetns(path);
-    const h = netlinkIn(fd);
-    try {
-      await nl.setLinkUp(h, 'lo', true);
-    } finally {
-      h.close();
-      closeNetns(fd);
-    }
+    await withNetlinkAt(path, (h) => nl.setLinkUp(h, 'lo', true));
   }
 
   private async attachOne(c: ContainerRow, cfg: ContainerConfig, n: ContainerNetwork, ifname: string, withPorts: boolean): Promise<EndpointInfo> {

@@ -55,88 +55,94 @@ const hostVethOf = (out: Json | undefined) => (out as { interfaces: { name: stri
 const codeOf = (c: Call) => (c.out as { code?: number } | undefined)?.code;
 const detailsOf = (c: Call) => (c.out as { details?: string } | undefined)?.details;
 
+/**
+ * A fresh sandbox with a tsnet-bridge attachment of container `id`: fn gets the sandbox, the
+ * CNI env and the bridge's ADD result; the sandbox and any IFB are removed after it.
+ */
+async function withBridge(name: string, id: string, fn: (ns: string, env: Record<string, string>, add: Call) => Promise<void>): Promise<void> {
+  const ns = await newSandbox(name);
+  const env = { CNI_CONTAINERID: id, CNI_NETNS: ns };
+  try {
+    const add = await cni('tsnet-bridge', 'ADD', bridgeConf(), env);
+    assert.is(add.exitCode, 0, add.raw);
+    await fn(ns, env, add);
+  } finally {
+    dropSandbox(ns);
+    await dropIfbs();
+  }
+}
+
 T.after(async () => {
   await cleanup(mgr, dbFile);
 });
 
 T('bridge -> bandwidth: TBF on the veth, IFB with TBF and a redirect; CHECK; DEL twice and without netns; nothing left', async () => {
-  const ns = await newSandbox('bw-main');
-  const env = { CNI_CONTAINERID: 'bw1', CNI_NETNS: ns };
-  try {
-    const add = await cni('tsnet-bridge', 'ADD', bridgeConf(), env);
-    assert.is(add.exitCode, 0, add.raw);
+  await withBridge('bw-main', 'bw1', async (ns, env, add) => {
     const veth = hostVethOf(add.out);
     // Static fields are overridden as a whole by the capability.
     const conf = bwConf(add.out, {
       ingressRate: 1000, ingressBurst: 1000,
       runtimeConfig: { bandwidth: { ingressRate: 8_000_000, ingressBurst: 800_000, egressRate: 1_600_000, egressBurst: 128_000 } },
-    });
-    const bw = await cni('tsnet-bandwidth', 'ADD', conf, env);
-    assert.is(bw.exitCode, 0, bw.raw);
-    assert.equal(bw.out, add.out, 'prints prevResult and nothing else');
+  });
+  const bw = await cni('tsnet-bandwidth', 'ADD', conf, env);
+  assert.is(bw.exitCode, 0, bw.raw);
+  assert.equal(bw.out, add.out, 'prints prevResult and nothing else');
 
-    const ifb = ifbName('bw1', 'eth0');
-    assert.ok(ifb.length <= 15 && ifb.startsWith('bwp'));
-    const vq = await qdiscs(veth);
-    assert.equal(rootTbf(vq)?.options, { ...rootTbf(vq)?.options, rate: 1_000_000, burst: 100_000 }, JSON.stringify(vq));
-    assert.ok(vq.some((q) => q.kind === 'ingress' && q.handle === 'ffff:'), 'ingress qdisc on the veth');
-    const redirect = (await ingressFilters(veth)).flatMap((f) => f.options?.actions ?? []).find((a) => a.kind === 'mirred');
-    assert.equal(redirect && [redirect.mirred_action, redirect.direction, redirect.to_dev], ['redirect', 'egress', ifb]);
-    const link = (await ifbs()).find((l) => l.ifname === ifb);
-    assert.ok(link, 'IFB exists');
-    assert.ok(link?.flags.includes('UP'));
-    assert.is(link?.ifalias, 'tsnet-bandwidth:bwtest');
-    const vethMtu = (JSON.parse((await run(['ip', '-j', 'link', 'show', 'dev', veth])).stdout) as IpLink[])[0]?.mtu;
-    assert.is(link?.mtu, vethMtu);
-    assert.equal(rootTbf(await qdiscs(ifb))?.options, { ...rootTbf(await qdiscs(ifb))?.options, rate: 200_000, burst: 16_000 });
+  const ifb = ifbName('bw1', 'eth0');
+  assert.ok(ifb.length <= 15 && ifb.startsWith('bwp'));
+  const vq = await qdiscs(veth);
+  assert.equal(rootTbf(vq)?.options, { ...rootTbf(vq)?.options, rate: 1_000_000, burst: 100_000 }, JSON.stringify(vq));
+  assert.ok(vq.some((q) => q.kind === 'ingress' && q.handle === 'ffff:'), 'ingress qdisc on the veth');
+  const redirect = (await ingressFilters(veth)).flatMap((f) => f.options?.actions ?? []).find((a) => a.kind === 'mirred');
+  assert.equal(redirect && [redirect.mirred_action, redirect.direction, redirect.to_dev], ['redirect', 'egress', ifb]);
+  const link = (await ifbs()).find((l) => l.ifname === ifb);
+  assert.ok(link, 'IFB exists');
+  assert.ok(link?.flags.includes('UP'));
+  assert.is(link?.ifalias, 'tsnet-bandwidth:bwtest');
+  const vethMtu = (JSON.parse((await run(['ip', '-j', 'link', 'show', 'dev', veth])).stdout) as IpLink[])[0]?.mtu;
+  assert.is(link?.mtu, vethMtu);
+  assert.equal(rootTbf(await qdiscs(ifb))?.options, { ...rootTbf(await qdiscs(ifb))?.options, rate: 200_000, burst: 16_000 });
 
-    assert.equal([(await cni('tsnet-bandwidth', 'CHECK', conf, env)).exitCode], [0]);
-    const other = await cni('tsnet-bandwidth', 'CHECK', bwConf(add.out, { egressRate: 3_200_000, egressBurst: 128_000 }), env);
-    assert.is(codeOf(other), skel.CNI_ERR.CONFLICT, other.raw);
-    const again = await cni('tsnet-bandwidth', 'ADD', conf, env);
-    assert.is(codeOf(again), skel.CNI_ERR.CONFLICT, again.raw);
-    assert.ok((await ifbs()).some((l) => l.ifname === ifb), 'a refused ADD leaves the existing shaping alone');
-    assert.ok(rootTbf(await qdiscs(veth)));
+  assert.equal([(await cni('tsnet-bandwidth', 'CHECK', conf, env)).exitCode], [0]);
+  const other = await cni('tsnet-bandwidth', 'CHECK', bwConf(add.out, { egressRate: 3_200_000, egressBurst: 128_000 }), env);
+  assert.is(codeOf(other), skel.CNI_ERR.CONFLICT, other.raw);
+  const again = await cni('tsnet-bandwidth', 'ADD', conf, env);
+  assert.is(codeOf(again), skel.CNI_ERR.CONFLICT, again.raw);
+  assert.ok((await ifbs()).some((l) => l.ifname === ifb), 'a refused ADD leaves the existing shaping alone');
+  assert.ok(rootTbf(await qdiscs(veth)));
 
-    // Traffic from the container goes through the IFB's TBF (200 kB/s, 16 kB burst):
-    // 100 kB cannot arrive in much less than 0.4 s (unshaped: a few ms). Only a lower bound.
-    const server = await serve(ns, 'tcp', 7000, 'x'.repeat(100_000));
-    try {
-      const ip = ((add.out as { ips: { address: string }[] }).ips[0]?.address ?? '').split('/')[0] ?? '';
-      const t0 = Date.now();
-      const r = await run([process.execPath, join(packageRoot(), 'scripts', 'net-tool.mjs'), 'tcp', ip, '7000'], { timeoutMs: 10_000 });
-      const ms = Date.now() - t0;
-      assert.is(r.stdout.length, 100_000);
-      assert.ok(ms >= 300, `shaped transfer took ${ms} ms`);
-      const ifbStats = await tcJson<{ bytes: number }>(['-s', 'qdisc', 'show', 'dev', ifb]);
-      assert.ok((ifbStats[0]?.bytes ?? 0) >= 100_000, 'the bytes went through the IFB');
-    } finally {
-      await server.stop();
-    }
-
-    const del = await cni('tsnet-bandwidth', 'DEL', conf, env);
-    assert.equal([del.exitCode, del.raw], [0, '']);
-    assert.not.ok((await ifbs()).some((l) => l.ifname === ifb), 'IFB deleted');
-    assert.is((await cni('tsnet-bandwidth', 'DEL', conf, env)).exitCode, 0, 'DEL is idempotent');
-    assert.is((await cni('tsnet-bandwidth', 'DEL', bwConf(undefined), { CNI_CONTAINERID: 'bw1', CNI_NETNS: '' })).exitCode, 0, 'DEL without netns nor prevResult');
-    const gone = await cni('tsnet-bandwidth', 'CHECK', conf, env);
-    assert.is(codeOf(gone), skel.CNI_ERR.NOT_FOUND, gone.raw);
-    assert.is((await cni('tsnet-bridge', 'DEL', bridgeConf(), env)).exitCode, 0);
-    assert.not.ok((await linkNames()).includes(veth));
-    assert.equal(await qdiscs(veth), []);
-    assert.equal(await ifbs(), []);
+  // Traffic from the container goes through the IFB's TBF (200 kB/s, 16 kB burst):
+  // 100 kB cannot arrive in much less than 0.4 s (unshaped: a few ms). Only a lower bound.
+  const server = await serve(ns, 'tcp', 7000, 'x'.repeat(100_000));
+  try {
+    const ip = ((add.out as { ips: { address: string }[] }).ips[0]?.address ?? '').split('/')[0] ?? '';
+    const t0 = Date.now();
+    const r = await run([process.execPath, join(packageRoot(), 'scripts', 'net-tool.mjs'), 'tcp', ip, '7000'], { timeoutMs: 10_000 });
+    const ms = Date.now() - t0;
+    assert.is(r.stdout.length, 100_000);
+    assert.ok(ms >= 300, `shaped transfer took ${ms} ms`);
+    const ifbStats = await tcJson<{ bytes: number }>(['-s', 'qdisc', 'show', 'dev', ifb]);
+    assert.ok((ifbStats[0]?.bytes ?? 0) >= 100_000, 'the bytes went through the IFB');
   } finally {
-    dropSandbox(ns);
-    await dropIfbs();
+    await server.stop();
   }
+
+  const del = await cni('tsnet-bandwidth', 'DEL', conf, env);
+  assert.equal([del.exitCode, del.raw], [0, '']);
+  assert.not.ok((await ifbs()).some((l) => l.ifname === ifb), 'IFB deleted');
+  assert.is((await cni('tsnet-bandwidth', 'DEL', conf, env)).exitCode, 0, 'DEL is idempotent');
+  assert.is((await cni('tsnet-bandwidth', 'DEL', bwConf(undefined), { CNI_CONTAINERID: 'bw1', CNI_NETNS: '' })).exitCode, 0, 'DEL without netns nor prevResult');
+  const gone = await cni('tsnet-bandwidth', 'CHECK', conf, env);
+  assert.is(codeOf(gone), skel.CNI_ERR.NOT_FOUND, gone.raw);
+  assert.is((await cni('tsnet-bridge', 'DEL', bridgeConf(), env)).exitCode, 0);
+  assert.not.ok((await linkNames()).includes(veth));
+  assert.equal(await qdiscs(veth), []);
+  assert.equal(await ifbs(), []);
+  });
 });
 
 T('bad input: rate without burst, burst without rate, no prevResult, shapedSubnets, negative; no limits passes through', async () => {
-  const ns = await newSandbox('bw-bad');
-  const env = { CNI_CONTAINERID: 'bw2', CNI_NETNS: ns };
-  try {
-    const add = await cni('tsnet-bridge', 'ADD', bridgeConf(), env);
-    assert.is(add.exitCode, 0, add.raw);
+  await withBridge('bw-bad', 'bw2', async (ns, env, add) => {
     const cases: [Json, number, string][] = [
       [bwConf(add.out, { ingressRate: 1_000_000 }), 7, 'ingressBurst'],
       [bwConf(add.out, { runtimeConfig: { bandwidth: { egressBurst: 80_000 } } }), 7, 'runtimeConfig.bandwidth.egressRate'],
@@ -157,18 +163,11 @@ T('bad input: rate without burst, burst without rate, no prevResult, shapedSubne
     assert.is((none.out as { cniVersion: string }).cniVersion, '0.4.0', 'prevResult converted to the conf version');
     assert.equal(await ifbs(), []);
     assert.is((await cni('tsnet-bridge', 'DEL', bridgeConf(), env)).exitCode, 0);
-  } finally {
-    dropSandbox(ns);
-    await dropIfbs();
-  }
+  });
 });
 
 T('all or nothing: a failing step removes what this ADD made and leaves what was there', async () => {
-  const ns = await newSandbox('bw-undo');
-  const env = { CNI_CONTAINERID: 'bw3', CNI_NETNS: ns };
-  try {
-    const add = await cni('tsnet-bridge', 'ADD', bridgeConf(), env);
-    assert.is(add.exitCode, 0, add.raw);
+  await withBridge('bw-undo', 'bw3', async (ns, env, add) => {
     const veth = hostVethOf(add.out);
     // Someone else's ingress qdisc: the veth TBF and the IFB go in first, then ours clashes.
     await run(['tc', 'qdisc', 'add', 'dev', veth, 'handle', 'ffff:', 'ingress']);
@@ -178,10 +177,7 @@ T('all or nothing: a failing step removes what this ADD made and leaves what was
     assert.ok((await qdiscs(veth)).some((q) => q.kind === 'ingress'), 'the ingress qdisc that was there stays');
     assert.equal(await ifbs(), [], 'the IFB this ADD made is gone');
     assert.is((await cni('tsnet-bridge', 'DEL', bridgeConf(), env)).exitCode, 0);
-  } finally {
-    dropSandbox(ns);
-    await dropIfbs();
-  }
+  });
 });
 
 T('GC deletes this network\'s IFBs of attachments not listed; STATUS', async () => {

@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import * as nl from '../../core/netlink/index.js';
 import { KernelError } from '../../core/errors.js';
-import { openNetns, closeNetns, netlinkIn } from '../../core/netns/index.js';
+import { withNetlinkAt } from '../../core/netns/index.js';
 import { removeHostLink } from '../../core/link-reaper/index.js';
 import { baseSchema, compileSchema, invalid, unsupported, validate, type BaseConf, type RuntimeConfig } from '../skel/config.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
@@ -21,6 +21,7 @@ import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
 import type { CniEnv } from '../skel/env.js';
 import type { CniResult } from '../skel/result.js';
 import { requireNetns, type CniHost } from './common.js';
+import { UndoStack, settleAll } from '../../drivers/index.js';
 
 /** Rates in bits per second, bursts in bits, as the reference (0 or absent: no limit that way). */
 export interface BandwidthEntry {
@@ -87,15 +88,8 @@ export function effectiveBandwidth(c: BandwidthConf): BandwidthEntry {
   return c.runtimeConfig?.bandwidth ?? c;
 }
 
-/** One TBF in the kernel's units (bytes), as the reference computes it. */
-export interface Tbf {
-  rateBytes: number;
-  burstBytes: number;
-  limitBytes: number;
-}
-
-/** The TBF of one direction, or undefined when that direction is not limited. */
-export function tbfOf(e: BandwidthEntry, dir: 'ingress' | 'egress'): Tbf | undefined {
+/** The TBF of one direction in the kernel's units (bytes), as the reference computes it; undefined when not limited. */
+export function tbfOf(e: BandwidthEntry, dir: 'ingress' | 'egress'): nl.TbfSpec | undefined {
   const rate = e[`${dir}Rate`] ?? 0;
   const burst = e[`${dir}Burst`] ?? 0;
   if (rate === 0 || burst === 0) return undefined;
@@ -115,20 +109,11 @@ async function hostVeth(prev: CniResult, env: CniEnv): Promise<nl.LinkInfo> {
   const names = (prev.interfaces ?? []).filter((i) => !i.sandbox && i.name).map((i) => i.name);
   if (names.length === 0) throw invalid('prevResult.interfaces', 'no host-side interface (one without "sandbox"): tsnet-bandwidth shapes the host end of a veth');
   requireNetns(env);
-  const fd = openNetns(env.netns);
-  let peer: number | undefined;
-  try {
-    const h = netlinkIn(fd);
-    try {
-      const link = await nl.getLink(h, env.ifname);
-      if (!link) throw new CniError(CNI_ERR.NOT_FOUND, `no interface ${env.ifname} in ${env.netns}`, 'CNI_IFNAME');
-      if (link.kind === 'veth') peer = link.parentIndex;
-    } finally {
-      h.close();
-    }
-  } finally {
-    closeNetns(fd);
-  }
+  const peer = await withNetlinkAt(env.netns, async (h) => {
+    const link = await nl.getLink(h, env.ifname);
+    if (!link) throw new CniError(CNI_ERR.NOT_FOUND, `no interface ${env.ifname} in ${env.netns}`, 'CNI_IFNAME');
+    return link.kind === 'veth' ? link.parentIndex : undefined;
+  });
   if (!peer) throw new CniError(CNI_ERR.INVALID_CONFIG, `container interface ${env.ifname} is not a veth: tsnet-bandwidth shapes the host end of a veth`, 'CNI_IFNAME');
   const h = nl.hostNetlink();
   const links = await Promise.all(names.map((n) => nl.getLink(h, n)));
@@ -147,55 +132,42 @@ function toCni(err: unknown): unknown {
   return err;
 }
 
-type Undo = () => Promise<unknown>;
-
-/** Runs steps together (independent requests, pipelined); the undo of each that succeeded is kept, the first failure thrown. */
-async function together(undos: Undo[], steps: [Promise<unknown>, Undo | undefined][]): Promise<void> {
-  const results = await Promise.allSettled(steps.map(([p]) => p));
-  results.forEach((r, i) => {
-    const u = steps[i]?.[1];
-    if (r.status === 'fulfilled' && u) undos.push(u);
-  });
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-}
-
-/** Undoes what an ADD applied, last first; never throws (what is already gone is fine). */
-async function rollback(undos: Undo[]): Promise<void> {
-  for (const u of undos.reverse()) await u().catch(() => undefined);
+/** The prevResult a chained ADD or CHECK needs (code 7 without it). */
+function needPrev(req: PluginRequest<BandwidthConf>): CniResult {
+  if (!req.prevResult) throw new CniError(CNI_ERR.INVALID_CONFIG, 'prevResult: tsnet-bandwidth must be chained after a plugin that makes a veth', 'prevResult');
+  return req.prevResult;
 }
 
 async function add(req: PluginRequest<BandwidthConf>): Promise<CniResult> {
   const { conf, env } = req;
-  const prev = req.prevResult;
-  if (!prev) throw new CniError(CNI_ERR.INVALID_CONFIG, 'prevResult: tsnet-bandwidth must be chained after a plugin that makes a veth', 'prevResult');
+  const prev = needPrev(req);
   const bw = effectiveBandwidth(conf);
   const ingress = tbfOf(bw, 'ingress');
   const egress = tbfOf(bw, 'egress');
   if (!ingress && !egress) return prev;
   const veth = await hostVeth(prev, env);
   const h = nl.hostNetlink();
-  const undos: Undo[] = [];
+  const undo = new UndoStack();
   try {
     let ifbIndex: number | undefined;
     if (egress) {
       const ifb = ifbName(env.containerId, env.ifname);
-      await nl.createLink(h, { name: ifb, kind: 'ifb', mtu: veth.mtu, up: true });
-      undos.push(() => nl.deleteLink(h, ifb));
+      await undo.step('create IFB', () => nl.createLink(h, { name: ifb, kind: 'ifb', mtu: veth.mtu, up: true }), () => nl.deleteLink(h, ifb));
       [, ifbIndex] = await Promise.all([nl.setLinkAlias(h, ifb, ALIAS_PREFIX + conf.name), nl.linkIndex(h, ifb, `find IFB ${ifb}`)]);
     }
-    // Independent of each other: a failing one leaves the others to the rollback.
-    const steps: [Promise<unknown>, Undo | undefined][] = [];
-    if (ingress) steps.push([nl.addTbfQdisc(h, veth.index, ingress), () => nl.deleteQdisc(h, veth.index, 'root')]);
-    if (egress && ifbIndex !== undefined) {
-      steps.push([nl.addTbfQdisc(h, ifbIndex, egress), undefined]); // goes with the IFB
-      steps.push([nl.addIngressQdisc(h, veth.index), () => nl.deleteQdisc(h, veth.index, 'ingress')]); // takes the filter along
-    }
-    await together(undos, steps);
+    // Independent of each other, sent together: a failing one leaves the others to the rollback.
+    await settleAll([
+      ...(ingress ? [undo.step('veth tbf', () => nl.addTbfQdisc(h, veth.index, ingress), () => nl.deleteQdisc(h, veth.index, 'root'))] : []),
+      ...(egress && ifbIndex !== undefined ? [
+        undo.step('IFB tbf', () => nl.addTbfQdisc(h, ifbIndex, egress)), // goes with the IFB
+        undo.step('veth ingress qdisc', () => nl.addIngressQdisc(h, veth.index), () => nl.deleteQdisc(h, veth.index, 'ingress')), // takes the filter along
+      ] : []),
+    ]);
     // Only now: the ingress qdisc is this ADD's, never someone else's.
-    if (ifbIndex !== undefined) await nl.addRedirectFilter(h, veth.index, ifbIndex);
+    if (ifbIndex !== undefined) await undo.step('redirect filter', () => nl.addRedirectFilter(h, veth.index, ifbIndex));
+    undo.commit();
   } catch (err) {
-    await rollback(undos);
+    await undo.rollback();
     throw toCni(err);
   }
   return prev;
@@ -207,7 +179,7 @@ async function del(req: PluginRequest<BandwidthConf>): Promise<void> {
   await removeHostLink(ifbName(req.env.containerId, req.env.ifname));
 }
 
-function checkTbf(qdiscs: nl.QdiscInfo[], dev: string, want: Tbf, field: string): void {
+function checkTbf(qdiscs: nl.QdiscInfo[], dev: string, want: nl.TbfSpec, field: string): void {
   const q = qdiscs.find((x) => x.parent === nl.TC_H_ROOT && x.kind === 'tbf');
   if (!q) throw new CniError(CNI_ERR.NOT_FOUND, `no tbf root qdisc on ${dev}`, field);
   const rate = q.tbf?.rateBytes ?? -1;
@@ -220,8 +192,7 @@ function checkTbf(qdiscs: nl.QdiscInfo[], dev: string, want: Tbf, field: string)
 
 async function check(req: PluginRequest<BandwidthConf>): Promise<void> {
   const { conf, env } = req;
-  const prev = req.prevResult;
-  if (!prev) throw new CniError(CNI_ERR.INVALID_CONFIG, 'prevResult: tsnet-bandwidth must be chained after a plugin that makes a veth', 'prevResult');
+  const prev = needPrev(req);
   const bw = effectiveBandwidth(conf);
   const at = conf.runtimeConfig?.bandwidth ? 'runtimeConfig.bandwidth.' : '';
   const ingress = tbfOf(bw, 'ingress');

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
 import { log } from '../log.js';
 import * as nl from '../netlink/index.js';
-import { closeNetns, isNetns, netlinkIn, openNetns } from '../netns/index.js';
+import { isNetns, withNetlinkAt } from '../netns/index.js';
 
 /** IFLA_GROUP of retired links ('tsnd'): nothing else of ours uses link groups. */
 export const DYING_GROUP = 0x74736e64;
@@ -42,25 +42,24 @@ export function deferLinkDeletes(on: boolean): void {
  * some other netns keeps its name until the sweep. No error when already gone.
  */
 export async function removeVeth(hostIfname: string, peerNetnsPath?: string): Promise<void> {
-  const h = nl.hostNetlink();
-  if (!deferred) return void (await nl.deleteLink(h, hostIfname));
-  const link = await nl.getLink(h, hostIfname);
-  if (!link) return;
-  const peerIndex = link.parentIndex;
-  const peer = peerIndex === undefined ? undefined
-    : peerNetnsPath !== undefined ? retireIn(peerNetnsPath, peerIndex)
-      : link.parentNetnsId === undefined ? nl.retireLink(h, peerIndex, dyingName(), DYING_GROUP) : undefined;
-  await Promise.all([nl.retireLink(h, link.index, dyingName(), DYING_GROUP, link.masterIndex !== undefined), peer]);
-  sweep(null);
+  await removeHostLink(hostIfname, (h, link) => {
+    const peerIndex = link.parentIndex;
+    if (peerIndex === undefined) return undefined;
+    if (peerNetnsPath !== undefined) return retireIn(peerNetnsPath, peerIndex);
+    return link.parentNetnsId === undefined ? nl.retireLink(h, peerIndex, dyingName(), DYING_GROUP) : undefined;
+  });
 }
 
-/** Removes a link of the host netns that is no bridge port (an IFB); deferred like removeVeth. No error when gone. */
-export async function removeHostLink(name: string): Promise<void> {
+/**
+ * Removes a link of the host netns (an IFB; a veth's host end through removeVeth, whose
+ * `alongside` retires the peer at the same time); deferred as described above. No error when gone.
+ */
+export async function removeHostLink(name: string, alongside?: (h: nl.NlHandle, link: nl.LinkInfo) => Promise<unknown> | undefined): Promise<void> {
   const h = nl.hostNetlink();
   if (!deferred) return void (await nl.deleteLink(h, name));
   const link = await nl.getLink(h, name);
   if (!link) return;
-  await nl.retireLink(h, link.index, dyingName(), DYING_GROUP, link.masterIndex !== undefined);
+  await Promise.all([nl.retireLink(h, link.index, dyingName(), DYING_GROUP, link.masterIndex !== undefined), alongside?.(h, link)]);
   sweep(null);
 }
 
@@ -72,18 +71,13 @@ export async function removeHostLink(name: string): Promise<void> {
  */
 export async function removeLinkIn(netnsPath: string, ifname: string): Promise<void> {
   if (!isNetns(netnsPath)) return;
-  const fd = openNetns(netnsPath);
-  const h = netlinkIn(fd);
-  try {
+  await withNetlinkAt(netnsPath, async (h, fd) => {
     if (!deferred) return void (await nl.deleteLink(h, ifname));
     const link = await nl.getLink(h, ifname);
     if (!link) return;
     await nl.setLinkGroup(h, link.index, DYING_GROUP);
     sweep(netnsPath, fstatSync(fd).ino);
-  } finally {
-    h.close();
-    closeNetns(fd);
-  }
+  });
 }
 
 /**
@@ -110,14 +104,7 @@ function dyingName(): string {
 /** Down + renamed in the sandbox: frees the name there (a re-ADD of the same ifname). */
 async function retireIn(netnsPath: string, index: number): Promise<void> {
   if (!isNetns(netnsPath)) return;
-  const fd = openNetns(netnsPath);
-  const h = netlinkIn(fd);
-  try {
-    await nl.retireLink(h, index, dyingName(), DYING_GROUP);
-  } finally {
-    h.close();
-    closeNetns(fd);
-  }
+  await withNetlinkAt(netnsPath, (h) => nl.retireLink(h, index, dyingName(), DYING_GROUP));
 }
 
 /** Asks the worker to delete the DYING group in the host netns (null) or in netnsPath. */

@@ -7,7 +7,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as nl from '../netlink/index.js';
-import { closeNetns, isNetns, netlinkIn, openNetns } from '../netns/index.js';
+import { isNetns, withNetlinkAt } from '../netns/index.js';
 
 /** One sweep asked for: delete link `group` in the host netns (null) or in the netns at that path. */
 interface Sweep { seq: number; netns: string | null; group: number }
@@ -48,12 +48,5 @@ async function drain(): Promise<void> {
 async function deleteGroup(netns: string | null): Promise<void> {
   if (netns === null) return void (await nl.deleteLinkGroup(nl.hostNetlink(), group));
   if (!isNetns(netns)) return; // the sandbox went away, and its links with it
-  const fd = openNetns(netns);
-  const h = netlinkIn(fd);
-  try {
-    await nl.deleteLinkGroup(h, group);
-  } finally {
-    h.close();
-    closeNetns(fd);
-  }
+  await withNetlinkAt(netns, (h) => nl.deleteLinkGroup(h, group));
 }

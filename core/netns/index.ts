@@ -164,6 +164,24 @@ export function netlinkIn(fd: number, label?: string): NlHandle {
   return withNetns(fd, () => openNetlink(name));
 }
 
+/**
+ * Runs fn with a netlink handle inside the netns at `path` (and its fd); the handle and the
+ * fd are closed when fn settles, whatever happens. NotFoundError when there is no such netns.
+ */
+export async function withNetlinkAt<T>(path: string, fn: (h: NlHandle, fd: number) => Promise<T>): Promise<T> {
+  const fd = openNetns(path);
+  try {
+    const h = netlinkIn(fd, path);
+    try {
+      return await fn(h, fd);
+    } finally {
+      h.close();
+    }
+  } finally {
+    closeNetns(fd);
+  }
+}
+
 /** /proc/sys path of a sysctl key: dots separate ('net.ipv4.ip_forward') unless the key uses '/'. */
 export function sysctlPath(key: string): string {
   const parts = key.includes('/') ? key.split('/') : key.split('.');
