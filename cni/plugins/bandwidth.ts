@@ -215,8 +215,8 @@ async function check(req: PluginRequest<BandwidthConf>): Promise<void> {
 /** Deletes this network's IFBs (found by alias) that belong to no valid attachment. */
 async function gc(req: PluginRequest<BandwidthConf>): Promise<void> {
   const keep = new Set((req.validAttachments ?? []).map((a) => ifbName(a.containerID, a.ifname)));
-  const links = await nl.listIfbs(nl.hostNetlink());
-  const mine = links.filter((l) => l.alias === ALIAS_PREFIX + req.conf.name && l.name.startsWith(IFB_PREFIX) && !keep.has(l.name));
+  const links = await nl.listLinks(nl.hostNetlink());
+  const mine = links.filter((l) => l.kind === 'ifb' && l.alias === ALIAS_PREFIX + req.conf.name && l.name.startsWith(IFB_PREFIX) && !keep.has(l.name));
   for (const l of mine) await removeHostLink(l.name);
 }
 

@@ -17,9 +17,9 @@ export {
 } from './neigh.js';
 export { parseCidr, parseIp, formatIp, parseMac, formatMac, type MacvlanMode, type IpvlanMode } from './encode.js';
 export {
-  addTbfQdisc, addIngressQdisc, addRedirectFilter, deleteQdisc, listQdiscs, listIngressFilters, listIfbs,
+  addTbfQdisc, addIngressQdisc, addRedirectFilter, deleteQdisc, listQdiscs, listIngressFilters,
   TC_H_ROOT, TC_H_INGRESS, INGRESS_HANDLE, TBF_HANDLE,
-  type TbfSpec, type QdiscInfo, type FilterInfo, type IfbInfo,
+  type TbfSpec, type QdiscInfo, type FilterInfo,
 } from './tc.js';
 // nfnetlink (nftables batches) for core/firewall's PortMap.
 export { nftSocket, closeNftSocket, nftKernelError, encodeBatch, nfgenmsg, type BatchMessage, type MessageResult } from './nfnetlink.js';

@@ -26,6 +26,8 @@ export interface LinkInfo {
   parentIndex?: number;
   /** IFLA_LINK_NETNSID: set when the parent/peer lives in another netns (its id as seen from here). */
   parentNetnsId?: number;
+  /** IFLA_IFALIAS, when set. */
+  alias?: string;
 }
 
 export interface CreateLinkSpec {
@@ -90,6 +92,7 @@ export function toLinkInfo(m: rt.LinkMessage): LinkInfo {
   // A veth's IFLA_LINK is its peer's index in the peer's netns, which may equal its own.
   if (parent && (parent !== info.index || kind === 'veth')) info.parentIndex = parent;
   if (a.linkNetnsid !== undefined) info.parentNetnsId = a.linkNetnsid;
+  if (a.ifalias) info.alias = a.ifalias;
   return info;
 }
 

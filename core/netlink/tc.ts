@@ -6,7 +6,7 @@
  */
 import { AttrStream, FlagsGet, FlagsNew, rt } from 'netlink';
 import { ConfigError } from '../errors.js';
-import { cstr, eachAttr, linkKindOf, nlattr, u32 } from './encode.js';
+import { cstr, eachAttr, nlattr, u32 } from './encode.js';
 import { request, requestOr, type NlHandle } from './socket.js';
 
 export const TC_H_ROOT = 0xffff_ffff;
@@ -224,17 +224,4 @@ export async function listIngressFilters(h: NlHandle, ifindex: number): Promise<
     const redirectTo = kind === 'u32' && m.attrs.options ? parseU32Redirects(m.attrs.options) : [];
     return [{ kind, handle: m.data.handle ?? 0, redirectTo }];
   });
-}
-
-/** An IFB device (made to receive redirected traffic) and its alias. */
-export interface IfbInfo { index: number; name: string; alias: string }
-
-/** The IFB devices in h's netns with their aliases (IFLA_IFALIAS), which name who made them. */
-export async function listIfbs(h: NlHandle): Promise<IfbInfo[]> {
-  const s = new AttrStream();
-  rt.formatLinkMessage({ kind: 'link', data: {}, attrs: {} }, s);
-  const msgs = await request(h, 'list ifb links', rt.MessageType.GETLINK, s.bufs, FlagsGet.DUMP);
-  return msgs.flatMap((m) => (m.kind === 'link' && linkKindOf(m.attrs.linkinfo) === 'ifb'
-    ? [{ index: m.data.index ?? 0, name: m.attrs.ifname ?? '', alias: m.attrs.ifalias ?? '' }]
-    : []));
 }
