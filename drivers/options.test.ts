@@ -18,12 +18,12 @@ function configError(fn: () => unknown, field: string): void {
 }
 
 t('bridge: docker option names and defaults', () => {
-  assert.equal(bridgeDriver.parseOptions({}), { icc: true, masquerade: true, hairpin: true });
+  assert.equal(bridgeDriver.parseOptions({}), { icc: true, masquerade: true, hairpin: true, mcastSnooping: false });
   assert.equal(bridgeDriver.parseOptions({
     'com.docker.network.bridge.name': 'br-x', 'com.docker.network.bridge.enable_icc': 'false',
     'com.docker.network.bridge.enable_ip_masquerade': 'false', 'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1',
-    'com.docker.network.driver.mtu': '1400',
-  }), { bridge: 'br-x', icc: false, masquerade: false, hostBindingIp: '127.0.0.1', mtu: 1400, hairpin: true });
+    'com.docker.network.driver.mtu': '1400', mcast_snooping: 'on',
+  }), { bridge: 'br-x', icc: false, masquerade: false, hostBindingIp: '127.0.0.1', mtu: 1400, hairpin: true, mcastSnooping: true });
 });
 
 t('bridge: bad options name the option', () => {
@@ -32,6 +32,7 @@ t('bridge: bad options name the option', () => {
   configError(() => bridgeDriver.parseOptions({ mtu: '67' }), 'mtu');
   configError(() => bridgeDriver.parseOptions({ 'com.docker.network.driver.mtu': '70000' }), 'com.docker.network.driver.mtu');
   configError(() => bridgeDriver.parseOptions({ icc: 'maybe' }), 'icc');
+  configError(() => bridgeDriver.parseOptions({ mcast_snooping: 'sometimes' }), 'mcast_snooping');
 });
 
 t('macvlan: parent required, modes checked', () => {

@@ -47,6 +47,21 @@ export function pick(raw: Record<string, string>, ...keys: string[]): [string, s
   return undefined;
 }
 
+/**
+ * Deterministic MAC of an endpoint's host-side veth end (locally administered, unicast): the
+ * CNI result reports it without asking the kernel, and it stays the same across re-creation.
+ */
+export function hostMacFor(endpointId: string): string {
+  return stableMac(`tsnet-host-end:${endpointId}`);
+}
+
+/** A locally administered unicast MAC derived from `seed` (same seed, same MAC). */
+export function stableMac(seed: string): string {
+  const b = createHash('sha256').update(seed).digest().subarray(0, 6);
+  b[0] = ((b[0] ?? 0) & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
 /** Deterministic host-side name for an endpoint: "veth" + 7 hex of its id (11 bytes). */
 export function hostIfnameFor(endpointId: string, prefix = 'veth'): string {
   return prefix + createHash('sha256').update(endpointId).digest('hex').slice(0, Math.min(7, 15 - prefix.length));

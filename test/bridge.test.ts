@@ -156,4 +156,28 @@ t('ICC off: sandboxes on the same network cannot talk, but reach the gateway', a
   await mgr.removeNetwork('noicc');
 });
 
+t('the bridge: multicast snooping off unless asked for, MTU pinned against smaller ports', async () => {
+  type Br = { mtu: number; linkinfo?: { info_data?: { mcast_snooping?: number } } };
+  const plain = await mgr.createNetwork({ name: 'snoop-off', subnets: [{ subnet: '10.213.60.0/24' }] });
+  const on = await mgr.createNetwork({ name: 'snoop-on', subnets: [{ subnet: '10.213.61.0/24' }], options: { mcast_snooping: 'true', mtu: '1450' } });
+  const show = async (net: { id: string }) => (await ipJson<Br[]>(undefined, ['-d', 'link', 'show', `tsbr-${net.id.slice(0, 10)}`]))[0];
+  assert.is((await show(plain))?.linkinfo?.info_data?.mcast_snooping, 0);
+  assert.is((await show(on))?.linkinfo?.info_data?.mcast_snooping, 1);
+  assert.is((await show(on))?.mtu, 1450);
+  // A port with a smaller MTU would pull an unpinned bridge's MTU down to its own.
+  await inNs(undefined, ['ip', 'link', 'add', 'mtuprobe0', 'mtu', '1400', 'type', 'veth', 'peer', 'name', 'mtuprobe1']);
+  try {
+    await inNs(undefined, ['ip', 'link', 'set', 'mtuprobe0', 'master', `tsbr-${plain.id.slice(0, 10)}`]);
+    assert.is((await show(plain))?.mtu, 1500);
+  } finally {
+    await inNs(undefined, ['ip', 'link', 'del', 'mtuprobe0']);
+  }
+  const a = await attach('snoop-off', 'a');
+  const b = await attach('snoop-off', 'b');
+  assert.ok(await canPing(sb('a'), ip4(b)), 'a -> b with snooping off');
+  for (const ep of [a, b]) await mgr.detach(ep.id);
+  await mgr.removeNetwork('snoop-off');
+  await mgr.removeNetwork('snoop-on');
+});
+
 t.run();

@@ -47,6 +47,11 @@ T('bridge: ADD, CHECK, DEL in every version; results shaped per version; kernel 
       assert.is(r.ips[0]?.gateway, '10.231.0.1');
       assert.ok(r.dns);
       assert.equal(await addrsOf(ns, `eth${i}`), [r.ips[0]?.address]);
+      // The MACs the result reports (not read back from the kernel) are the kernel's.
+      for (const [j, where] of [[0, undefined], [1, undefined], [2, ns]] as const) {
+        const [l] = await ipJson<{ address: string }[]>(where, ['link', 'show', r.interfaces[j]?.name ?? '']);
+        assert.is(r.interfaces[j]?.mac, l?.address, `interfaces[${j}].mac`);
+      }
       if (skel.compareVersions(v, '0.4.0') >= 0) {
         const chk = await cni('tsnet-bridge', 'CHECK', { ...bridgeConf(v), prevResult: r }, env);
         assert.is(chk.exitCode, 0, chk.raw);

@@ -309,6 +309,31 @@ test('kinds this kernel may lack fail with a clear errno', async () => {
   }
 });
 
+test('requests of one turn go out together: each gets its own answer or error, a dump alongside', async () => {
+  const ns = withNs('batch');
+  try {
+    // Issued in one turn: one sendmsg for the plain requests, the dump in its own.
+    const [up, missing, dump, addr, dup] = await Promise.allSettled([
+      nl.setLinkUp(ns.inner, 'lo', true),
+      nl.getLink(ns.inner, 'nosuchlink0'),
+      nl.listLinks(ns.inner),
+      nl.addAddr(ns.inner, 'lo', '10.99.0.9/32'),
+      nl.createLink(ns.inner, { name: 'lo', kind: 'bridge' }),
+    ]);
+    assert.is(up.status, 'fulfilled');
+    assert.equal(missing, { status: 'fulfilled', value: undefined }, 'ENODEV on a get resolves to undefined');
+    assert.ok(dump.status === 'fulfilled' && dump.value.some((l) => l.name === 'lo' && l.up), 'the dump saw lo, up');
+    assert.is(addr.status, 'fulfilled');
+    assert.ok(dup.status === 'rejected' && dup.reason instanceof KernelError && dup.reason.errno === 17, 'EEXIST for its own request only');
+    const [lo] = await ipj(ns.path, ['addr', 'show', 'lo']);
+    assert.ok((lo?.addr_info as Json[]).some((a) => a.local === '10.99.0.9'), 'the address went in');
+    ns.inner.close();
+    await expectErrno(nl.getLink(ns.inner, 'lo'), 9, 'get link lo');
+  } finally {
+    ns.done();
+  }
+});
+
 test('nothing left behind', async () => {
   const names = (await ipj(undefined, ['link', 'show'])).map((l) => l.ifname);
   assert.equal(names, ['lo']);

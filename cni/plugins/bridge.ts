@@ -7,7 +7,7 @@
  * attachments not listed as valid. Host netns: the bridge, host veth ends, iptables rules.
  */
 import * as nl from '../../core/netlink/index.js';
-import { checkIfname, checkMac, parseMtu, type EndpointInfo, type NetworkInfo } from '../../drivers/index.js';
+import { bridgeLink, checkIfname, checkMac, hostMacFor, parseMtu, type EndpointInfo, type NetworkInfo } from '../../drivers/index.js';
 import { baseSchema, compileSchema, dnsSchema, unsupported, validate, type BaseConf } from '../skel/config.js';
 import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
 import type { CniInterface, CniResult, CniRoute } from '../skel/result.js';
@@ -33,6 +33,8 @@ export interface BridgeConf extends BaseConf {
   macspoofchk?: boolean;
   disableContainerInterface?: boolean;
   portIsolation?: boolean;
+  /** tsnet's own: IGMP/MLD snooping on a bridge this plugin creates (default off). */
+  mcastSnooping?: boolean;
   ipam: IpamConf;
 }
 
@@ -45,7 +47,7 @@ const schema = {
       ipMasqBackend: { type: 'string', enum: ['iptables', 'nftables'] }, mtu: { type: 'integer' }, hairpinMode: bool,
       promiscMode: bool, mac: { type: 'string' }, vlan: { type: 'integer', minimum: 0, maximum: 4094 }, vlanTrunk: { type: 'array' },
       preserveDefaultVlan: bool, enabledad: bool, macspoofchk: bool, disableContainerInterface: bool, portIsolation: bool,
-      ipam: ipamSchema, dns: dnsSchema,
+      mcastSnooping: bool, ipam: ipamSchema, dns: dnsSchema,
     },
   }],
 };
@@ -77,6 +79,7 @@ function networkOptions(c: BridgeConf): Record<string, string> {
   return {
     bridge: c.bridge ?? DEFAULT_BRIDGE, icc: 'true', ip_masquerade: String(c.ipMasq ?? false), hairpin: String(c.hairpinMode ?? false),
     ...(c.mtu ? { mtu: String(c.mtu) } : {}),
+    ...(c.mcastSnooping ? { mcast_snooping: 'true' } : {}),
   };
 }
 
@@ -104,12 +107,13 @@ async function add(req: PluginRequest<BridgeConf>, host: CniHost): Promise<CniRe
   }, c.isDefaultGateway ?? false);
   try {
     const all = routesFor(ep, routes, c.isDefaultGateway ?? false);
-    const h = nl.hostNetlink();
     const bridgeName = (net.options as { bridge?: string }).bridge ?? DEFAULT_BRIDGE;
-    const [br, veth] = await Promise.all([nl.getLink(h, bridgeName), ep.hostIfname ? nl.getLink(h, ep.hostIfname) : undefined]);
+    // Both MACs without asking the kernel: the bridge's is cached by the driver, the host
+    // end's is the one the driver gave it.
+    const br = await bridgeLink(bridgeName);
     const interfaces: CniInterface[] = [
-      { name: bridgeName, ...(br ? { mac: br.mac } : {}) },
-      { name: ep.hostIfname ?? '', ...(veth ? { mac: veth.mac } : {}) },
+      { name: bridgeName, mac: br.mac },
+      { name: ep.hostIfname ?? '', mac: hostMacFor(ep.id) },
       { name: env.ifname, mac: ep.mac, ...(c.mtu ? { mtu: c.mtu } : {}), sandbox: env.netns },
     ];
     return {

@@ -25,6 +25,7 @@ const IFLA_VXLAN = { ID: 1, LINK: 3, LOCAL: 4, LEARNING: 7, PORT: 15, LOCAL6: 17
 // bridge port (IFLA_PROTINFO nested, family AF_BRIDGE)
 export const IFLA_PROTINFO = 12;
 const IFLA_BRPORT_MODE = 4;
+const IFLA_BR_MCAST_SNOOPING = 23;
 
 export const MACVLAN_MODES = { private: 1, vepa: 2, bridge: 4, passthru: 8 } as const;
 export const IPVLAN_MODES = { l2: 0, l3: 1, l3s: 2 } as const;
@@ -144,6 +145,9 @@ export function vxlanData(v: VxlanData): Buffer[] {
   return out;
 }
 
+/** IFLA_INFO_DATA of a bridge: multicast snooping on or off (the kernel's default is on). */
+export const bridgeData = (b: { mcastSnooping?: boolean }): Buffer[] =>
+  b.mcastSnooping === undefined ? [] : [nlattr(IFLA_BR_MCAST_SNOOPING, u8(b.mcastSnooping ? 1 : 0))];
 export const macvlanData = (mode: MacvlanMode): Buffer[] => [nlattr(IFLA_MACVLAN_MODE, u32(MACVLAN_MODES[mode]))];
 export const ipvlanData = (mode: IpvlanMode): Buffer[] => [nlattr(IFLA_IPVLAN_MODE, u16(IPVLAN_MODES[mode]))];
 export const vlanData = (id: number): Buffer[] => {

@@ -7,7 +7,7 @@
 import { AttrStream, FlagsGet, FlagsNew, rt, ifla } from 'netlink';
 import { ConfigError, KernelError } from '../errors.js';
 import {
-  appendRaw, bridgeSlaveHairpin, formatMac, ipvlanData, linkInfo, linkKindOf, macvlanData,
+  appendRaw, bridgeData, bridgeSlaveHairpin, formatMac, ipvlanData, linkInfo, linkKindOf, macvlanData,
   parseMac, u32, vethPeer, vlanData, vxlanData, type IpvlanMode, type MacvlanMode,
 } from './encode.js';
 import { request, requestOr, type NlHandle } from './socket.js';
@@ -43,6 +43,8 @@ export interface CreateLinkSpec {
   /** The peer is created in peerNetnsFd (default: h's netns), with peerMtu defaulting to mtu. */
   veth?: { peerName: string; peerNetnsFd?: number; peerMac?: string; peerMtu?: number; peerUp?: boolean };
   macvlan?: { parent: string; mode: MacvlanMode };
+  /** Bridge attributes; unset ones keep the kernel's defaults. */
+  bridge?: { mcastSnooping?: boolean };
   /** Default port 4789 (IANA), not the kernel's legacy 8472. `dev` is looked up in the handle's netns. */
   vxlan?: { vni: number; port?: number; local?: string; dev?: string; learning?: boolean };
   /** Extensions beyond the contract, for kernels that have them. */
@@ -127,6 +129,7 @@ async function kindData(h: NlHandle, spec: CreateLinkSpec, op: string): Promise<
       return [linkInfo('vxlan', data), undefined];
     }
     case 'bridge':
+      return [linkInfo('bridge', bridgeData(spec.bridge ?? {})), undefined];
     case 'dummy':
     case 'ifb':
       return [linkInfo(spec.kind), undefined];

@@ -1,13 +1,13 @@
 /**
- * RTNETLINK handles: one socket per network namespace, dumps serialized per socket (the
- * kernel allows one dump at a time per socket), failures raised as KernelError
- * with a positive errno. The socket belongs to the netns of the thread that created it.
+ * RTNETLINK handles: one socket per network namespace (core/native's, driven synchronously:
+ * the requests of one turn go to the kernel in one sendmsg), failures raised as KernelError
+ * with a positive errno. A socket belongs to the netns it was created in.
  */
 import { statSync } from 'node:fs';
 import { getSystemErrorMap } from 'node:util';
-import { createRtNetlink, parseError, rt, type RtNetlinkSocket, type NetlinkMessage } from 'netlink';
+import { parseError, rt, type NetlinkMessage } from 'netlink';
 import { KernelError } from '../errors.js';
-import { log } from '../log.js';
+import { native } from '../native/index.js';
 
 export interface NlHandle {
   /** 'host' or the netns path/label the socket was opened in. */
@@ -18,62 +18,135 @@ export interface NlHandle {
 
 const NLMSG_ERROR = 2;
 const NLM_F_DUMP = 0x300;
-const REQUEST_TIMEOUT_MS = 10_000;
 
-class NlSocket implements NlHandle {
+/**
+ * A synchronous netlink transport (core/netns gives one whose socket lives in a sandbox's
+ * netns): `transact` sends ready-made messages in one sendmsg and returns every answer up
+ * to the final one of each request with seq firstSeq..lastSeq.
+ */
+export interface SyncTransport {
+  transact(req: Buffer, firstSeq: number, lastSeq: number): Buffer;
+  close(): void;
+}
+
+interface Pending { msg: Buffer; seq: number; dump: boolean; op: string; resolve: (m: NetlinkMessage[]) => void; reject: (e: unknown) => void }
+
+const NLMSG_DONE = 3;
+const NLM_F_REQUEST = 1;
+const NLM_F_ACK = 4;
+
+/**
+ * A handle over a SyncTransport. The requests made in one turn of the event loop (up to the
+ * next process.nextTick, i.e. once the running promise chains settle) go to the kernel
+ * together in one sendmsg and are applied in call order; a dump goes alone (one dump per
+ * socket at a time). No socket wrapper, no event-loop round trip per request: this is the
+ * cheap way to do a few requests in a netns opened for one operation.
+ */
+class BatchSocket implements NlHandle {
   readonly netns: string;
-  readonly rt: RtNetlinkSocket;
   closed = false;
-  private tail: Promise<unknown> = Promise.resolve();
-  onClose: (() => void) | undefined;
+  private seq = 0;
+  private pending: Pending[] = [];
 
-  constructor(label: string) {
+  constructor(label: string, private readonly transport: SyncTransport) {
     this.netns = label;
-    this.rt = createRtNetlink(); // unreferenced while idle: never keeps the event loop alive
-    this.rt.socket.on('error', (err) => log.warn({ err, netns: label }, 'netlink socket error'));
   }
 
-  /** Dumps queued or running on this socket. */
-  dumps = 0;
-
-  /** Runs fn after every earlier serialized request on this socket settled. */
-  serialize<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
+  request(op: string, type: number, bufs: Uint8Array[], flags: number): Promise<NetlinkMessage[]> {
+    if (this.closed) return Promise.reject(new KernelError(op, 9, 'EBADF', `netlink handle (${this.netns}) is closed`));
+    const seq = this.seq = (this.seq % 0x7fffffff) + 1;
+    const msg = encodeMessage(type, NLM_F_REQUEST | NLM_F_ACK | flags, seq, bufs);
+    return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) process.nextTick(() => this.flush());
+      this.pending.push({ msg, seq, dump: (flags & NLM_F_DUMP) !== 0, op, resolve, reject });
+    });
   }
 
-  /**
-   * Dumps run one at a time (the kernel allows one per socket). Other requests are sent at
-   * once, in call order, unless a dump is queued: the kernel handles each request inside
-   * sendmsg, so several in flight (e.g. address, route, link up) are applied in the order
-   * they were sent, and the caller pays one round trip instead of several.
-   */
-  schedule<T>(fn: () => Promise<T>, dump: boolean): Promise<T> {
-    if (!dump && this.dumps === 0) return fn();
-    if (!dump) return this.serialize(fn);
-    this.dumps++;
-    return this.serialize(fn).finally(() => this.dumps--);
+  /** Sends what is pending: runs of plain requests in one transaction each, every dump alone. */
+  private flush(): void {
+    const all = this.pending;
+    this.pending = [];
+    for (let i = 0; i < all.length;) {
+      let j = i + 1;
+      if (!all[i]?.dump) while (j < all.length && !all[j]?.dump) j++;
+      this.transact(all.slice(i, j));
+      i = j;
+    }
+  }
+
+  private transact(batch: Pending[]): void {
+    const first = batch[0];
+    const last = batch[batch.length - 1];
+    if (!first || !last) return;
+    let raw: Buffer;
+    try {
+      if (this.closed) throw new KernelError(first.op, 9, 'EBADF', `netlink handle (${this.netns}) is closed`);
+      raw = this.transport.transact(Buffer.concat(batch.map((p) => p.msg)), first.seq, last.seq);
+    } catch (err) {
+      for (const p of batch) p.reject(toKernelError(p.op, err));
+      return;
+    }
+    const bySeq = splitMessages(raw);
+    for (const p of batch) p.resolve(bySeq.get(p.seq) ?? []);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.rt.socket.close();
-    this.onClose?.();
+    this.transport.close();
   }
 }
 
-/** Opens an RTNETLINK socket in the CALLING THREAD's netns. The caller closes it. */
+/** One netlink message: header (length, type, flags, seq, port 0) and the payload, 4-aligned. */
+function encodeMessage(type: number, flags: number, seq: number, bufs: Uint8Array[]): Buffer {
+  const payload = Buffer.concat(bufs);
+  const len = 16 + payload.length;
+  const msg = Buffer.alloc((len + 3) & ~3);
+  msg.writeUInt32LE(len, 0);
+  msg.writeUInt16LE(type, 4);
+  msg.writeUInt16LE(flags, 6);
+  msg.writeUInt32LE(seq, 8);
+  payload.copy(msg, 16);
+  return msg;
+}
+
+/** Answers by seq, without the end-of-dump and plain-ACK markers (an error answer is kept). */
+function splitMessages(raw: Buffer): Map<number, NetlinkMessage[]> {
+  const out = new Map<number, NetlinkMessage[]>();
+  for (let off = 0; off + 16 <= raw.length;) {
+    const len = raw.readUInt32LE(off);
+    if (len < 16 || off + len > raw.length) break;
+    const type = raw.readUInt16LE(off + 4);
+    const flags = raw.readUInt16LE(off + 6);
+    const seq = raw.readUInt32LE(off + 8);
+    const data = raw.subarray(off + 16, off + len);
+    const list = out.get(seq) ?? [];
+    const ack = type === NLMSG_ERROR && data.length >= 4 && data.readInt32LE(0) === 0 && list.length > 0;
+    if (type !== NLMSG_DONE && !ack) list.push({ type, flags, seq, port: raw.readUInt32LE(off + 12), data });
+    out.set(seq, list);
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+/** A handle doing its requests through `transport` (see BatchSocket); closing it closes the transport. */
+export function openBatchNetlink(label: string, transport: SyncTransport): NlHandle {
+  return new BatchSocket(label, transport);
+}
+
+/** Opens an RTNETLINK handle in the CALLING THREAD's netns (a socket of core/native). The caller closes it. */
 export function openNetlink(label = 'host'): NlHandle {
+  const n = native();
+  let sock: number;
   try {
-    return new NlSocket(label);
+    sock = n.nlOpenIn(-1);
   } catch (err) {
     throw toKernelError(`open netlink socket (${label})`, err);
   }
+  return new BatchSocket(label, { transact: (req, first, last) => n.nlTransact(sock, req, first, last), close: () => n.nlClose(sock) });
 }
 
-let host: NlSocket | undefined;
+let host: NlHandle | undefined;
 const loadNetnsInode = statSync('/proc/thread-self/ns/net').ino;
 
 /**
@@ -81,20 +154,12 @@ const loadNetnsInode = statSync('/proc/thread-self/ns/net').ino;
  * do not close it (if someone does, the next call opens a new one).
  */
 export function hostNetlink(): NlHandle {
-  if (host && !host.closed) return host;
+  if (host && !(host as BatchSocket).closed) return host;
   if (statSync('/proc/thread-self/ns/net').ino !== loadNetnsInode) {
     throw new KernelError('open host netlink socket', 22, 'EINVAL', 'the calling thread is inside another netns');
   }
-  const h = new NlSocket('host');
-  h.onClose = () => { if (host === h) host = undefined; };
-  host = h;
-  return h;
-}
-
-function socketOf(h: NlHandle, op: string): NlSocket {
-  if (!(h instanceof NlSocket)) throw new KernelError(op, 22, 'EINVAL', 'not a tsnet netlink handle');
-  if (h.closed) throw new KernelError(op, 9, 'EBADF', `netlink handle (${h.netns}) is closed`);
-  return h;
+  host = openNetlink('host');
+  return host;
 }
 
 /** Pure: errno (positive) to its code and message. */
@@ -111,11 +176,12 @@ export function kernelError(op: string, errno: number): KernelError {
 
 function toKernelError(op: string, err: unknown): KernelError {
   if (err instanceof KernelError) return err;
-  const e = err as { errno?: unknown; message?: string };
+  const e = err as { errno?: unknown; message?: string; syscall?: string };
+  // SO_RCVTIMEO ran out (core/native): the kernel never answered.
+  if (e.syscall === 'recvmsg' && e.errno === 11) return new KernelError(op, 110, 'ETIMEDOUT', 'no answer from the kernel', err);
   if (typeof e.errno === 'number' && e.errno !== 0) {
     return new KernelError(op, Math.abs(e.errno), errnoName(Math.abs(e.errno)).code, e.message ?? 'failed', err);
   }
-  if (e.message === 'Timeout has been reached') return new KernelError(op, 110, 'ETIMEDOUT', 'no answer from the kernel', err);
   return new KernelError(op, 5, 'EIO', e.message ?? String(err), err);
 }
 
@@ -124,22 +190,19 @@ function toKernelError(op: string, err: unknown): KernelError {
  * An NLMSG_ERROR answer becomes KernelError(op, errno). `flags` excludes REQUEST|ACK.
  */
 export function request(h: NlHandle, op: string, type: rt.MessageType, bufs: Uint8Array[], flags = 0): Promise<rt.Message[]> {
-  const s = socketOf(h, op);
-  return s.schedule(async () => {
-    let msgs: NetlinkMessage[];
-    try {
-      [msgs] = await s.rt.socket.request(type, bufs, { flags, checkError: false, timeout: REQUEST_TIMEOUT_MS });
-    } catch (err) {
-      throw toKernelError(op, err);
-    }
-    const first = msgs[0];
-    if (first && first.type === NLMSG_ERROR) {
-      const errno = -parseError(first.data, first.flags).errno;
-      if (errno !== 0) throw kernelError(op, errno);
-      return [];
-    }
-    return msgs.map((m) => rt.parseMessage(m.type, m.data));
-  }, (flags & NLM_F_DUMP) !== 0);
+  if (!(h instanceof BatchSocket)) return Promise.reject(new KernelError(op, 22, 'EINVAL', 'not a tsnet netlink handle'));
+  return h.request(op, type, bufs, flags).then((msgs) => answers(op, msgs));
+}
+
+/** The answers to one request: its error as KernelError, else the parsed messages (none for an ACK). */
+function answers(op: string, msgs: NetlinkMessage[]): rt.Message[] {
+  const first = msgs[0];
+  if (first && first.type === NLMSG_ERROR) {
+    const errno = -parseError(first.data, first.flags).errno;
+    if (errno !== 0) throw kernelError(op, errno);
+    return [];
+  }
+  return msgs.map((m) => rt.parseMessage(m.type, m.data));
 }
 
 /** Like request, but the kernel errnos in `gone` resolve to undefined (e.g. ENODEV on delete). */

@@ -4,25 +4,10 @@
  * build/Release/tsnet_netns.node), netlink sockets and sysctls inside a netns.
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ConfigError, ConflictError, KernelError, NotFoundError } from '../errors.js';
-import { openNetlink, type NlHandle } from '../netlink/index.js';
-import { packageRoot } from '../paths.js';
-
-interface Addon {
-  createNetns(path: string): void;
-  umountNetns(path: string): boolean;
-  withNetns<T>(fd: number, fn: () => T): T;
-  nsType(fd: number): number;
-  CLONE_NEWNET: number;
-}
-
-let addon: Addon | undefined;
-function native(): Addon {
-  addon ??= createRequire(import.meta.url)(join(packageRoot(), 'build', 'Release', 'tsnet_netns.node')) as Addon;
-  return addon;
-}
+import { openBatchNetlink, type NlHandle } from '../netlink/index.js';
+import { native } from '../native/index.js';
 
 interface SysError { errno?: number; code?: string; message?: string }
 
@@ -157,11 +142,24 @@ function fdLabel(fd: number): string {
 
 /**
  * Opens an RTNETLINK socket inside the netns behind fd; every request on it acts there.
- * The socket keeps that netns alive: the caller closes the handle when done.
+ * The socket is the addon's, driven synchronously (core/netlink openBatchNetlink: the
+ * requests of one turn go out in one sendmsg): no socket wrapper or event-loop round trip
+ * for the few requests an operation makes in a sandbox. The socket keeps that netns alive:
+ * the caller closes the handle when done.
  */
 export function netlinkIn(fd: number, label?: string): NlHandle {
   const name = label ?? fdLabel(fd);
-  return withNetns(fd, () => openNetlink(name));
+  const n = native();
+  let sock: number;
+  try {
+    sock = n.nlOpenIn(fd);
+  } catch (err) {
+    throw kernelError(`open netlink socket in ${name}`, err);
+  }
+  return openBatchNetlink(name, {
+    transact: (req, first, last) => n.nlTransact(sock, req, first, last),
+    close: () => n.nlClose(sock),
+  });
 }
 
 /**

@@ -6,6 +6,16 @@
  *   withNetns(fd, fn)      setns(fd) on the calling thread, call fn synchronously,
  *                          setns back in all cases (abort() if that fails)
  *   nsType(fd)             ioctl(NS_GET_NSTYPE) (CLONE_NEWNET for a netns)
+ *   nlOpenIn(fd)           an RTNETLINK socket created inside the netns behind fd (it acts
+ *                          there for its whole life; fd -1: the calling thread's netns);
+ *                          returns the socket's fd
+ *   nlTransact(sock, req, firstSeq, lastSeq)
+ *                          one sendmsg of the ready-made messages in req, then reads until
+ *                          every request of seq firstSeq..lastSeq has its final answer
+ *                          (NLMSG_ERROR, i.e. the ACK or error, or NLMSG_DONE of a dump);
+ *                          returns all answers as one Buffer. Synchronous: the kernel handles
+ *                          rtnetlink requests inside sendmsg, so the answers are already there.
+ *   nlClose(sock)          close(sock)
  *
  * Every failure throws an Error with `code` ('EEXIST'...), `errno` (positive) and `syscall`.
  * The calling thread is never left in a foreign netns: every path that switched restores
@@ -20,7 +30,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <linux/netlink.h>
 #include <unistd.h>
 #include <libgen.h>
 #include <limits.h>
@@ -50,6 +63,10 @@ static const char *errno_name(int e) {
     case ENAMETOOLONG: return "ENAMETOOLONG";
     case EUSERS: return "EUSERS";
     case ENOSYS: return "ENOSYS";
+    case EAGAIN: return "EAGAIN";
+    case EMSGSIZE: return "EMSGSIZE";
+    case ENOBUFS: return "ENOBUFS";
+    case EPROTO: return "EPROTO";
     default: return "EUNKNOWN";
   }
 }
@@ -207,12 +224,132 @@ static napi_value NsType(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* A timeout on every read: a request the kernel never answers fails instead of hanging. */
+#define NL_TIMEOUT_S 10
+#define NL_RCVBUF (64 * 1024)
+
+/* socket(NETLINK_ROUTE) with ACKs not echoing the request and bounded reads; -1 and errno on failure. */
+static int nl_socket(void) {
+  int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (sock < 0) return -1;
+  int one = 1;
+  struct timeval tv = { .tv_sec = NL_TIMEOUT_S };
+  setsockopt(sock, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return sock;
+}
+
+static napi_value NlOpenIn(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int fd = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < -1) {
+    napi_throw_type_error(env, NULL, "fd must be -1 or a non-negative integer");
+    return NULL;
+  }
+  int sock, err;
+  if (fd == -1) {
+    sock = nl_socket();
+    err = errno;
+  } else {
+    int saved = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
+    if (saved < 0) { throw_errno(env, errno, "open", SELF_NETNS); return NULL; }
+    if (setns(fd, CLONE_NEWNET) != 0) {
+      err = errno;
+      close(saved);
+      throw_errno(env, err, "setns", "");
+      return NULL;
+    }
+    /* A netlink socket belongs to the netns it is created in, whichever thread uses it later. */
+    sock = nl_socket();
+    err = errno;
+    restore_or_abort(saved);
+    close(saved);
+  }
+  if (sock < 0) { throw_errno(env, err, "socket", "AF_NETLINK"); return NULL; }
+  napi_create_int32(env, sock, &result);
+  return result;
+}
+
+/* Counts the final answers (ACK/error, end of dump) in buf for seq first..last. */
+static unsigned count_final(const char *buf, size_t len, uint32_t first, uint32_t last) {
+  unsigned n = 0;
+  for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+    if ((h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) && h->nlmsg_seq >= first && h->nlmsg_seq <= last) n++;
+  }
+  return n;
+}
+
+static napi_value NlTransact(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  int sock;
+  uint32_t first, last;
+  void *req;
+  size_t req_len;
+  bool is_buf = false;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4 || !get_fd(env, argv[0], &sock)) return NULL;
+  napi_is_buffer(env, argv[1], &is_buf);
+  if (!is_buf || napi_get_buffer_info(env, argv[1], &req, &req_len) != napi_ok || req_len < NLMSG_HDRLEN) {
+    napi_throw_type_error(env, NULL, "req must be a Buffer of netlink messages");
+    return NULL;
+  }
+  if (napi_get_value_uint32(env, argv[2], &first) != napi_ok || napi_get_value_uint32(env, argv[3], &last) != napi_ok || last < first) {
+    napi_throw_type_error(env, NULL, "firstSeq..lastSeq must be a range of integers");
+    return NULL;
+  }
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  ssize_t sent;
+  do sent = sendto(sock, req, req_len, 0, (struct sockaddr *)&kernel, sizeof kernel); while (sent < 0 && errno == EINTR);
+  if (sent < 0) { throw_errno(env, errno, "sendto", "netlink"); return NULL; }
+
+  unsigned want = last - first + 1, got = 0;
+  size_t cap = NL_RCVBUF, len = 0;
+  char *out = malloc(cap);
+  if (!out) { throw_errno(env, ENOMEM, "malloc", ""); return NULL; }
+  while (got < want) {
+    if (cap - len < NL_RCVBUF) {
+      char *bigger = realloc(out, cap * 2);
+      if (!bigger) { free(out); throw_errno(env, ENOMEM, "realloc", ""); return NULL; }
+      out = bigger;
+      cap *= 2;
+    }
+    struct iovec iov = { .iov_base = out + len, .iov_len = NL_RCVBUF };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t n;
+    do n = recvmsg(sock, &mh, 0); while (n < 0 && errno == EINTR);
+    if (n < 0) { int err = errno; free(out); throw_errno(env, err, "recvmsg", "netlink"); return NULL; }
+    if (mh.msg_flags & MSG_TRUNC) { free(out); throw_errno(env, EMSGSIZE, "recvmsg", "netlink answer truncated"); return NULL; }
+    got += count_final(out + len, (size_t)n, first, last);
+    len += (size_t)n;
+  }
+  void *data;
+  napi_status st = napi_create_buffer_copy(env, len, out, &data, &result);
+  free(out);
+  return st == napi_ok ? result : NULL;
+}
+
+static napi_value NlClose(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int sock;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !get_fd(env, argv[0], &sock)) return NULL;
+  close(sock);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "createNetns", NULL, CreateNetns, NULL, NULL, NULL, napi_default, NULL },
     { "umountNetns", NULL, UmountNetns, NULL, NULL, NULL, napi_default, NULL },
     { "withNetns", NULL, WithNetns, NULL, NULL, NULL, napi_default, NULL },
     { "nsType", NULL, NsType, NULL, NULL, NULL, napi_default, NULL },
+    { "nlOpenIn", NULL, NlOpenIn, NULL, NULL, NULL, napi_default, NULL },
+    { "nlTransact", NULL, NlTransact, NULL, NULL, NULL, napi_default, NULL },
+    { "nlClose", NULL, NlClose, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_value clone_newnet;
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

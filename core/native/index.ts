@@ -1,0 +1,28 @@
+/**
+ * core/native: the N-API addon (build/Release/tsnet_netns.node, core/netns/native/netns.c),
+ * loaded on first use: the network-namespace syscalls and the synchronous RTNETLINK socket
+ * Node cannot make itself. core/netns and core/netlink wrap it; nothing else imports it.
+ */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { packageRoot } from '../paths.js';
+
+export interface Addon {
+  createNetns(path: string): void;
+  umountNetns(path: string): boolean;
+  withNetns<T>(fd: number, fn: () => T): T;
+  nsType(fd: number): number;
+  /** An RTNETLINK socket created in the netns behind fd (-1: the calling thread's); its fd. */
+  nlOpenIn(fd: number): number;
+  /** One sendmsg of req, then every answer up to the final one of each seq in firstSeq..lastSeq. */
+  nlTransact(sock: number, req: Buffer, firstSeq: number, lastSeq: number): Buffer;
+  nlClose(sock: number): void;
+  CLONE_NEWNET: number;
+}
+
+let addon: Addon | undefined;
+
+export function native(): Addon {
+  addon ??= createRequire(import.meta.url)(join(packageRoot(), 'build', 'Release', 'tsnet_netns.node')) as Addon;
+  return addon;
+}
