@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { packageRoot, paths } from '../core/index.js';
 import { run } from '../core/exec/index.js';
-import { NetworkManager } from '../drivers/index.js';
+import { NetworkManager, setFaultInjector } from '../drivers/index.js';
 import { runCni, skel } from '../cni/index.js';
 import { ifbName } from '../cni/plugins/bandwidth.js';
-import { newManager, cleanup, newSandbox, dropSandbox, linkNames, serve } from './helpers.js';
+import { parseIp as nlParseIp } from '../core/netlink/index.js';
+import { newManager, cleanup, newSandbox, dropSandbox, linkNames, serve, inNs } from './helpers.js';
 
 const { mgr, dbFile } = newManager();
 const host = { manager: () => mgr };
@@ -68,6 +69,66 @@ async function withBridge(name: string, id: string, fn: (ns: string, env: Record
     await fn(ns, env, add);
   } finally {
     dropSandbox(ns);
+    await dropIfbs();
+  }
+}
+
+interface HtbClass { handle: string; leaf: string; rate: string; ceil: string; burst: string; sentBytes: number }
+/** `tc -s class show` parsed (this iproute2 prints htb classes as text only, even with -j). */
+async function htbClasses(dev: string): Promise<HtbClass[]> {
+  const r = await run(['tc', '-s', 'class', 'show', 'dev', dev], { okCodes: [1, 2] });
+  return r.stdout.split(/^(?=class )/m).flatMap((block) => {
+    const m = /^class htb (\S+) root (?:leaf (\S+) )?prio \d+ rate (\S+) ceil (\S+) burst (\S+)/.exec(block);
+    return m ? [{ handle: m[1] ?? '', leaf: m[2] ?? '', rate: m[3] ?? '', ceil: m[4] ?? '', burst: m[5] ?? '', sentBytes: Number(/Sent (\d+) bytes/.exec(block)?.[1] ?? -1) }] : [];
+  });
+}
+const sentOf = async (dev: string, handle: string) => (await htbClasses(dev)).find((c) => c.handle === handle)?.sentBytes ?? -1;
+/**
+ * The u32 rules on qdisc 1: of dev as "protocol pref flowid value/mask@off ..." (`tc filter show`
+ * text: its -j output repeats the "match" key once per key).
+ */
+async function classifyRules(dev: string): Promise<string[]> {
+  const r = await run(['tc', 'filter', 'show', 'dev', dev, 'parent', '1:'], { okCodes: [1, 2] });
+  return r.stdout.split(/^(?=filter )/m).flatMap((block) => {
+    const m = /protocol (\S+) pref (\d+) u32 .*\*?flowid (\S+)/.exec(block);
+    if (!m) return [];
+    const keys = [...block.matchAll(/match (\w+)\/(\w+) at (\d+)/g)].map((k) => `${k[1]}/${k[2]}@${k[3]}`);
+    return [`${m[1]} ${m[2]} ${m[3]} ${keys.join(' ')}`];
+  }).sort();
+}
+const ipsOf = (out: Json | undefined) => (out as { ips: { address: string }[] }).ips.map((i) => i.address.split('/')[0] ?? '');
+const NET_TOOL = join(packageRoot(), 'scripts', 'net-tool.mjs');
+const PAYLOAD = 100_000;
+/** ms for a client in `ns` (undefined: the test's host netns) to read PAYLOAD bytes from ip:port. */
+async function fetchMs(ns: string | undefined, ip: string, port: number): Promise<number> {
+  const t0 = Date.now();
+  const r = await inNs(ns, [process.execPath, NET_TOOL, 'tcp', ip, String(port)]);
+  assert.is(r.stdout.length, PAYLOAD, `read from ${ip}:${port}`);
+  return Date.now() - t0;
+}
+
+/** The u32 words (8 hex digits, as tc prints them) of an address. */
+const words = (ip: string) => nlParseIp(ip).bytes.toString('hex').match(/.{8}/g) ?? [];
+
+const pairConf = bridgeConf({ name: 'bwpair', bridge: 'cnibwp0', ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: '10.238.2.0/24' }], [{ subnet: 'fd74:6277::/64' }]] } });
+type Ctr = { ns: string; env: Record<string, string>; add: Call };
+
+/** Two containers A and B on one dual-stack tsnet-bridge; both sandboxes and any IFB removed after fn (which may DEL A itself). */
+async function withPair(name: string, fn: (a: Ctr, b: Ctr) => Promise<void>): Promise<void> {
+  const made: Ctr[] = [];
+  try {
+    for (const who of ['a', 'b']) {
+      const ns = await newSandbox(`${name}-${who}`);
+      const env = { CNI_CONTAINERID: `${name}-${who}`, CNI_NETNS: ns };
+      made.push({ ns, env, add: { exitCode: -1, out: undefined, raw: '' } });
+      const add = await cni('tsnet-bridge', 'ADD', pairConf, env);
+      assert.is(add.exitCode, 0, add.raw);
+      made[made.length - 1]!.add = add;
+    }
+    await fn(made[0]!, made[1]!);
+    for (const m of made) assert.is((await cni('tsnet-bridge', 'DEL', pairConf, m.env)).exitCode, 0);
+  } finally {
+    for (const m of made) dropSandbox(m.ns);
     await dropIfbs();
   }
 }
@@ -141,13 +202,17 @@ T('bridge -> bandwidth: TBF on the veth, IFB with TBF and a redirect; CHECK; DEL
   });
 });
 
-T('bad input: rate without burst, burst without rate, no prevResult, shapedSubnets, negative; no limits passes through', async () => {
+T('bad input: rate without burst, burst without rate, no prevResult, both subnet lists, bad CIDRs, negative; no limits passes through', async () => {
   await withBridge('bw-bad', 'bw2', async (ns, env, add) => {
     const cases: [Json, number, string][] = [
       [bwConf(add.out, { ingressRate: 1_000_000 }), 7, 'ingressBurst'],
       [bwConf(add.out, { runtimeConfig: { bandwidth: { egressBurst: 80_000 } } }), 7, 'runtimeConfig.bandwidth.egressRate'],
       [bwConf(undefined, { egressRate: 1_000_000, egressBurst: 80_000 }), 7, 'prevResult'],
-      [bwConf(add.out, { ingressRate: 1_000_000, ingressBurst: 80_000, shapedSubnets: ['10.0.0.0/8'] }), 2, 'shapedSubnets'],
+      [bwConf(add.out, { ingressRate: 1_000_000, ingressBurst: 80_000, shapedSubnets: ['10.0.0.0/8'], unshapedSubnets: ['10.1.0.0/16'] }), 7, 'shapedSubnets'],
+      [bwConf(add.out, { egressRate: 1_000_000, egressBurst: 80_000, unshapedSubnets: ['10.1.0.0/16', '10.2.0.0/33'] }), 7, 'unshapedSubnets'],
+      [bwConf(add.out, { egressRate: 1_000_000, egressBurst: 80_000, shapedSubnets: ['fd00::'] }), 7, 'shapedSubnets'],
+      [bwConf(add.out, { runtimeConfig: { bandwidth: { egressRate: 1_000_000, egressBurst: 80_000, unshapedSubnets: ['10.1.0.0/16'], shapedSubnets: ['10.0.0.0/8'] } } }), 7, 'runtimeConfig.bandwidth.shapedSubnets'],
+      [bwConf(add.out, { runtimeConfig: { bandwidth: { egressRate: 1_000_000, egressBurst: 80_000, shapedSubnets: ['10.0.0.300/8'] } } }), 7, 'runtimeConfig.bandwidth.shapedSubnets'],
       [bwConf(add.out, { egressRate: -1, egressBurst: 80_000 }), 7, 'egressRate'],
       [bwConf(add.out, { ingressRate: 1_000_000, ingressBurst: 8 * 2 ** 32 }), 7, 'ingressBurst'],
       [bwConf(add.out, { egressRate: 24, egressBurst: 8 * 7777 }), 7, 'egressBurst'],
@@ -207,6 +272,190 @@ T('GC deletes this network\'s IFBs of attachments not listed; STATUS', async () 
     dropSandbox(ns);
     await dropIfbs();
   }
+});
+
+T('unshapedSubnets: HTB on veth and IFB, classes, fifo leaves, filters on the peer address (v4, v6); CHECK; the listed peer is not limited, others are; DEL', async () => {
+  await withPair('bwu', async (a, b) => {
+    const veth = hostVethOf(a.add.out);
+    const [a4, a6] = ipsOf(a.add.out);
+    const [b4, b6] = ipsOf(b.add.out);
+    const unshaped = [`${b4}/32`, `${b6}/128`, '198.51.100.0/24', 'fd00:1:2::/48'];
+    const conf = bwConf(a.add.out, { ingressRate: 1_600_000, ingressBurst: 128_000, egressRate: 1_600_000, egressBurst: 128_000, unshapedSubnets: unshaped });
+    const bw = await cni('tsnet-bandwidth', 'ADD', conf, a.env);
+    assert.is(bw.exitCode, 0, bw.raw);
+    const ifb = ifbName(a.env.CNI_CONTAINERID ?? '', 'eth0');
+
+    for (const dev of [veth, ifb]) {
+      const qs = await qdiscs(dev);
+      const root = qs.find((q) => q.root);
+      assert.equal([root?.kind, root?.handle, (root?.options as { default?: string } | undefined)?.default], ['htb', '1:', '0x30'], `${dev}: ${JSON.stringify(qs)}`);
+      const leaves = qs.filter((q) => q.kind.endsWith('fifo')).map((q) => [q.kind, q.handle, (q as { parent?: string }).parent, (q.options as { limit?: number } | undefined)?.limit]);
+      assert.equal(leaves.sort(), [['bfifo', '30:', '1:30', 21_000], ['pfifo', '10:', '1:1', 1000]], `${dev} leaves`);
+      const classes = (await htbClasses(dev)).map((c) => [c.handle, c.leaf, c.rate, c.ceil, c.burst]);
+      assert.equal(classes, [['1:1', '10:', '800Gbit', '800Gbit', '100000000b'], ['1:30', '30:', '1600Kbit', '1600Kbit', '16000b']], dev);
+    }
+    // To the container (veth) the peer is the source; from it (IFB) the destination.
+    const b6keys = words(b6 ?? '').map((w, i) => `${w}/ffffffff@${8 + 4 * i}`).join(' ');
+    assert.equal(await classifyRules(veth), [
+      'ip 16 1:1 c6336400/ffffff00@12',
+      `ip 16 1:1 ${words(b4 ?? '')[0]}/ffffffff@12`,
+      'ipv6 15 1:1 fd000001/ffffffff@8 00020000/ffff0000@12',
+      `ipv6 15 1:1 ${b6keys}`,
+    ].sort());
+    assert.equal(await classifyRules(ifb), (await classifyRules(veth)).map((r) => r.replace(/@(\d+)/g, (_, o: string) => `@${Number(o) + (r.startsWith('ipv6') ? 16 : 4)}`)).sort());
+    assert.equal((await ingressFilters(veth)).flatMap((f) => f.options?.actions ?? []).map((x) => x.to_dev), [ifb], 'the redirect to the IFB is unchanged');
+
+    assert.is((await cni('tsnet-bandwidth', 'CHECK', conf, a.env)).exitCode, 0);
+    const fewer = await cni('tsnet-bandwidth', 'CHECK', bwConf(a.add.out, { ...conf, prevResult: a.add.out, unshapedSubnets: [...unshaped, '203.0.113.0/24'] }), a.env);
+    assert.equal([codeOf(fewer), detailsOf(fewer)], [skel.CNI_ERR.NOT_FOUND, 'unshapedSubnets'], fewer.raw);
+    const more = await cni('tsnet-bandwidth', 'CHECK', bwConf(a.add.out, { ...conf, prevResult: a.add.out, unshapedSubnets: unshaped.slice(1) }), a.env);
+    assert.equal([codeOf(more), detailsOf(more)], [skel.CNI_ERR.CONFLICT, 'unshapedSubnets'], more.raw);
+    const flipped = await cni('tsnet-bandwidth', 'CHECK', bwConf(a.add.out, { ...conf, prevResult: a.add.out, unshapedSubnets: undefined, shapedSubnets: unshaped }), a.env);
+    assert.equal([codeOf(flipped), detailsOf(flipped)], [skel.CNI_ERR.CONFLICT, 'shapedSubnets'], flipped.raw);
+    const plain = await cni('tsnet-bandwidth', 'CHECK', bwConf(a.add.out, { ...conf, prevResult: a.add.out, unshapedSubnets: undefined }), a.env);
+    assert.is(codeOf(plain), skel.CNI_ERR.NOT_FOUND, 'no TBF where an HTB is');
+
+    // Traffic (100 kB; shaped: 200 kB/s after a 16 kB burst, so >= 0.42 s). B's second address is not listed.
+    await inNs(b.ns, ['ip', 'addr', 'add', '10.238.2.200/24', 'dev', 'eth0']);
+    const servers = [await serve(a.ns, 'tcp', 7000, 'x'.repeat(PAYLOAD)), await serve(b.ns, 'tcp', 7001, 'y'.repeat(PAYLOAD))];
+    try {
+      const cases: [string, string | undefined, string, number, string, string, boolean][] = [
+        ['from A to B', b.ns, a4 ?? '', 7000, ifb, '1:1', false],
+        ['from A to the host', undefined, a4 ?? '', 7000, ifb, '1:30', true],
+        ['from B to A', a.ns, b4 ?? '', 7001, veth, '1:1', false],
+        ['from B\'s unlisted address to A', a.ns, '10.238.2.200', 7001, veth, '1:30', true],
+        ['from A to B over IPv6', b.ns, a6 ?? '', 7000, ifb, '1:1', false],
+        ['from B to A over IPv6', a.ns, b6 ?? '', 7001, veth, '1:1', false],
+      ];
+      const took: Record<string, number> = {};
+      for (const [what, client, ip, port, dev, cls, limited] of cases) {
+        const before = await sentOf(dev, cls);
+        const ms = await fetchMs(client, ip, port);
+        took[what] = ms;
+        assert.ok((await sentOf(dev, cls)) - before >= PAYLOAD, `${what}: the bytes went through ${dev} class ${cls}`);
+        if (limited) assert.ok(ms >= 300, `${what} is shaped: took ${ms} ms`);
+      }
+      const slowest = Math.max(...cases.filter((c) => !c[6]).map((c) => took[c[0]] ?? 0));
+      const fastest = Math.min(...cases.filter((c) => c[6]).map((c) => took[c[0]] ?? 0));
+      assert.ok(slowest < fastest, `unshaped transfers are faster than shaped ones: ${JSON.stringify(took)}`);
+    } finally {
+      for (const s of servers) await s.stop();
+    }
+
+    assert.is((await cni('tsnet-bandwidth', 'DEL', conf, a.env)).exitCode, 0);
+    assert.equal(await ifbs(), [], 'the IFB (its HTB, classes and filters) is gone');
+    assert.is((await cni('tsnet-bridge', 'DEL', pairConf, a.env)).exitCode, 0);
+    assert.equal(await qdiscs(veth), [], 'the veth and its HTB are gone');
+  });
+});
+
+T('shapedSubnets: default class 1:1, the listed prefix to 1:30; only traffic with it is limited; GC removes the IFB', async () => {
+  await withPair('bws', async (a, b) => {
+    const veth = hostVethOf(a.add.out);
+    const [a4] = ipsOf(a.add.out);
+    const [b4] = ipsOf(b.add.out);
+    const conf = bwConf(a.add.out, { cniVersion: '1.1.0', runtimeConfig: { bandwidth: { egressRate: 1_600_000, egressBurst: 128_000, shapedSubnets: [`${b4}/32`, '::/0'] } } });
+    const bw = await cni('tsnet-bandwidth', 'ADD', conf, a.env);
+    assert.is(bw.exitCode, 0, bw.raw);
+    const ifb = ifbName(a.env.CNI_CONTAINERID ?? '', 'eth0');
+    assert.is(((await qdiscs(ifb)).find((q) => q.root)?.options as { default?: string } | undefined)?.default, '0x1');
+    assert.equal(await classifyRules(ifb), [`ip 16 1:30 ${words(b4 ?? '')[0]}/ffffffff@16`, 'ipv6 15 1:30 00000000/00000000@0']);
+    assert.not.ok((await qdiscs(veth)).some((q) => q.kind === 'htb'), 'no ingress limit: no HTB on the veth');
+    assert.is((await cni('tsnet-bandwidth', 'CHECK', conf, a.env)).exitCode, 0);
+
+    const server = await serve(a.ns, 'tcp', 7000, 'x'.repeat(PAYLOAD));
+    try {
+      let before = await sentOf(ifb, '1:30');
+      const shapedMs = await fetchMs(b.ns, a4 ?? '', 7000);
+      assert.ok((await sentOf(ifb, '1:30')) - before >= PAYLOAD && shapedMs >= 300, `to B (listed) is shaped: ${shapedMs} ms`);
+      before = await sentOf(ifb, '1:1');
+      const freeMs = await fetchMs(undefined, a4 ?? '', 7000);
+      assert.ok((await sentOf(ifb, '1:1')) - before >= PAYLOAD && freeMs < shapedMs, `to the host (not listed) is not: ${freeMs} ms`);
+    } finally {
+      await server.stop();
+    }
+    const gc = await cni('tsnet-bandwidth', 'GC', { cniVersion: '1.1.0', name: 'bwtest', type: 'tsnet-bandwidth', 'cni.dev/valid-attachments': [] }, { CNI_CONTAINERID: '', CNI_IFNAME: '' });
+    assert.equal([gc.exitCode, await ifbs()], [0, []]);
+  });
+});
+
+T('subnets, all or nothing: a failing filter step or someone else\'s root qdisc leaves nothing of this ADD', async () => {
+  await withBridge('bw-sundo', 'bw5', async (ns, env, add) => {
+    const veth = hostVethOf(add.out);
+    const conf = bwConf(add.out, { ingressRate: 1_000_000, ingressBurst: 80_000, egressRate: 1_000_000, egressBurst: 80_000, unshapedSubnets: ['10.0.0.0/8'] });
+    setFaultInjector((step) => {
+      if (step === 'IFB subnet filters') throw new Error('injected');
+    });
+    try {
+      const r = await cni('tsnet-bandwidth', 'ADD', conf, env);
+      assert.is(r.exitCode, 1, r.raw);
+    } finally {
+      setFaultInjector(undefined);
+    }
+    assert.equal((await qdiscs(veth)).map((q) => q.kind), ['noqueue'], 'no HTB (nor its classes, filters), no ingress qdisc on the veth');
+    assert.equal(await ifbs(), [], 'no IFB');
+
+    // Someone else's HTB 1: on the veth: refused, and none of our classes land in it.
+    await run(['tc', 'qdisc', 'add', 'dev', veth, 'root', 'handle', '1:', 'htb', 'default', '5']);
+    const clash = await cni('tsnet-bandwidth', 'ADD', conf, env);
+    assert.is(codeOf(clash), skel.CNI_ERR.CONFLICT, clash.raw);
+    assert.equal(await htbClasses(veth), [], 'no class added to the other HTB');
+    assert.equal(await classifyRules(veth), []);
+    assert.equal((await qdiscs(veth)).map((q) => q.kind), ['htb'], 'theirs stays; our ingress qdisc is gone');
+    assert.equal(await ifbs(), []);
+    assert.is((await cni('tsnet-bridge', 'DEL', bridgeConf(), env)).exitCode, 0);
+  });
+});
+
+/**
+ * The reference plugin with these fields (v1.5.x: containernetworking/plugins added them in
+ * v1.5.0 and removed them in v1.6.0; Debian's is older) is not installed here: this comparison
+ * runs when TSNET_REF_BANDWIDTH names such a binary, and says it did not otherwise.
+ */
+T('same tc objects as the reference plugin (TSNET_REF_BANDWIDTH), bar the documented differences', async () => {
+  const ref = process.env['TSNET_REF_BANDWIDTH'];
+  if (!ref) {
+    process.stderr.write('cni-bandwidth: reference comparison not run (TSNET_REF_BANDWIDTH unset)\n');
+    return;
+  }
+  await withBridge('bw-ref', 'bw6', async (ns, env, add) => {
+    const veth = hostVethOf(add.out);
+    const subnets = ['10.1.0.0/16', '192.168.7.0/24', 'fd00:1:2::/48', '0.0.0.0/0'];
+    const snapshot = async (ifb: string) => {
+      const out: Record<string, unknown> = {};
+      for (const [dev, key] of [[veth, 'veth'], [ifb, 'ifb']] as const) {
+        const root = (await qdiscs(dev)).find((q) => q.root);
+        const classes = await htbClasses(dev);
+        out[key] = {
+          root: [root?.kind, root?.handle, (root?.options as { default?: string } | undefined)?.default],
+          classes: classes.map((c) => [c.handle, c.rate]), // ceil, bursts and leaves differ (docs)
+          rules: await classifyRules(dev),
+        };
+      }
+      return out;
+    };
+    for (const field of ['unshapedSubnets', 'shapedSubnets']) {
+      const conf = bwConf(add.out, { ingressRate: 8_000_000, ingressBurst: 800_000, egressRate: 1_600_000, egressBurst: 128_000, [field]: subnets });
+      const refEnv = { ...process.env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'bw6', CNI_NETNS: ns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' };
+      const r = await run([ref], { input: JSON.stringify({ ...conf, type: 'bandwidth' }), env: refEnv, okCodes: [1] });
+      assert.is(r.exitCode, 0, r.stdout);
+      const refIfb = (await ifbs())[0]?.ifname ?? '';
+      const theirs = await snapshot(refIfb) as Record<string, { rules: string[] }>;
+      await run([ref], { input: JSON.stringify({ ...conf, type: 'bandwidth' }), env: { ...refEnv, CNI_COMMAND: 'DEL' } });
+      for (const which of ['root', 'ingress']) await run(['tc', 'qdisc', 'del', 'dev', veth, which]);
+
+      const ours = await cni('tsnet-bandwidth', 'ADD', conf, env);
+      assert.is(ours.exitCode, 0, ours.raw);
+      const mine = await snapshot(ifbName('bw6', 'eth0'));
+      // The reference matches the destination on the veth too (the container's own address);
+      // tsnet the peer's, the source: 4 (IPv4) or 16 (IPv6) bytes earlier in the header.
+      const theirVeth = theirs['veth']!.rules.map((x) => x.replace(/([0-9a-f]{8}\/[0-9a-f]{8})@(\d+)/g, (m, k: string, o: string) => (o === '0' ? m : `${k}@${Number(o) - (x.startsWith('ipv6') ? 16 : 4)}`))).sort();
+      assert.equal(mine, { ...theirs, veth: { ...theirs['veth']!, rules: theirVeth } }, field);
+      assert.is((await cni('tsnet-bandwidth', 'DEL', conf, env)).exitCode, 0);
+      for (const which of ['root', 'ingress']) await run(['tc', 'qdisc', 'del', 'dev', veth, which]);
+    }
+    assert.is((await cni('tsnet-bridge', 'DEL', bridgeConf(), env)).exitCode, 0);
+  });
 });
 
 T('standalone executable: tsnet-bridge -> tsnet-bandwidth ADD, CHECK, DEL; nothing left', async () => {

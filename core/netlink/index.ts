@@ -18,8 +18,10 @@ export {
 export { parseCidr, parseIp, formatIp, parseMac, formatMac, type MacvlanMode, type IpvlanMode } from './encode.js';
 export {
   addTbfQdisc, addIngressQdisc, addRedirectFilter, deleteQdisc, listQdiscs, listIngressFilters,
-  TC_H_ROOT, TC_H_INGRESS, INGRESS_HANDLE, TBF_HANDLE,
-  type TbfSpec, type QdiscInfo, type FilterInfo,
+  addHtbQdisc, addHtbClass, addFifoQdisc, addClassifyFilter, listClasses, listFilters, prefixFilter, htbQuantum, tcHandle,
+  TC_H_ROOT, TC_H_INGRESS, INGRESS_HANDLE, TBF_HANDLE, HTB_HANDLE, HTB_UNSHAPED_CLASS, HTB_SHAPED_CLASS,
+  UNSHAPED_LEAF_HANDLE, SHAPED_LEAF_HANDLE,
+  type TbfSpec, type QdiscInfo, type FilterInfo, type HtbClassSpec, type ClassInfo, type ClassifyFilter, type U32Key,
 } from './tc.js';
 // nfnetlink (nftables batches) for core/firewall's PortMap.
 export { nftSocket, closeNftSocket, nftKernelError, encodeBatch, nfgenmsg, type BatchMessage, type MessageResult } from './nfnetlink.js';

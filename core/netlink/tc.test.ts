@@ -1,7 +1,8 @@
 /**
  * tc encoders/decoders against byte layouts written out from the uapi headers: struct tcmsg
- * (rtnetlink.h), tc_ratespec / tc_tbf_qopt / TCA_TBF_* (pkt_sched.h), tc_u32_sel / tc_u32_key /
- * TCA_U32_* / TCA_ACT_* / tc_gen (pkt_cls.h), tc_mirred / TCA_MIRRED_* (tc_act/tc_mirred.h).
+ * (rtnetlink.h), tc_ratespec / tc_tbf_qopt / TCA_TBF_* / tc_htb_glob / tc_htb_opt / TCA_HTB_* /
+ * tc_fifo_qopt (pkt_sched.h), tc_u32_sel / tc_u32_key / TCA_U32_* / TCA_ACT_* / tc_gen
+ * (pkt_cls.h), tc_mirred / TCA_MIRRED_* (tc_act/tc_mirred.h).
  * Every number is little-endian (host order) unless the header says __be.
  */
 import { test } from 'uvu';
@@ -11,7 +12,11 @@ import { nlattr } from './encode.js';
 import {
   filterInfo, mirredParms, parseTbfOptions, parseU32Redirects, qdiscMessage, ratespec, redirectFilterMessage,
   tbfOptions, tcmsg, u32MatchAllSel, u32RedirectOptions, xmitTicks, INGRESS_HANDLE, TBF_HANDLE, TC_H_INGRESS, TC_H_ROOT,
+  htbQdiscOptions, htbClassOptions, htbQuantum, fifoOptions, u32Sel, prefixKeys, prefixFilter, classifyFilterMessage,
+  parseHtbDefault, parseHtbClassOptions, parseFifoLimit, parseU32Sel, parseU32Classify, tcHandle,
+  HTB_HANDLE, HTB_SHAPED_CLASS, HTB_UNSHAPED_CLASS, SHAPED_LEAF_HANDLE, UNSHAPED_LEAF_HANDLE, ETH_P_IP, ETH_P_IPV6,
 } from './tc.js';
+import { parseCidr } from './encode.js';
 
 const hex = (b: Uint8Array | Uint8Array[]): string => Buffer.concat(Array.isArray(b) ? b : [b]).toString('hex');
 const h = (s: string): string => s.replace(/\s+/g, '');
@@ -138,6 +143,140 @@ test('parseU32Redirects: egress redirects of mirred actions only, among other at
   ]);
   assert.equal(parseU32Redirects(dumped), [11]);
   assert.equal(parseU32Redirects(nlattr(5, u32MatchAllSel())), [], 'no actions');
+});
+
+test('htb handles: root 1:, classes 1:1 and 1:30 (minor 0x30), leaves 10: and 30:; tc notation', () => {
+  assert.is(HTB_HANDLE, 0x00010000);
+  assert.is(HTB_UNSHAPED_CLASS, 0x00010001);
+  assert.is(HTB_SHAPED_CLASS, 0x00010030);
+  assert.is(UNSHAPED_LEAF_HANDLE, 0x00100000);
+  assert.is(SHAPED_LEAF_HANDLE, 0x00300000);
+  assert.equal([tcHandle(HTB_SHAPED_CLASS), tcHandle(HTB_HANDLE), tcHandle(INGRESS_HANDLE), tcHandle(SHAPED_LEAF_HANDLE)], ['1:30', '1:', 'ffff:', '30:']);
+  assert.equal([ETH_P_IP, ETH_P_IPV6], [0x0800, 0x86dd]);
+  assert.is(filterInfo(16, ETH_P_IP), 0x00100008);
+  assert.is(filterInfo(15, ETH_P_IPV6), 0x000fdd86);
+});
+
+test('htb qdisc: root 1:, TCA_OPTIONS { TCA_HTB_INIT tc_htb_glob: version 3, rate2quantum 10, defcls, debug 0, direct_pkts 0 }', () => {
+  assert.is(hex(htbQdiscOptions(0x30)), h('1800 0200  03000000 0a000000 30000000 00000000 00000000'));
+  assert.is(hex(qdiscMessage(4, HTB_HANDLE, TC_H_ROOT, 'htb', htbQdiscOptions(1))), h(`
+    00 00 0000 04000000 00000100 ffffffff 00000000
+    0800 0100 68746200
+    1c00 0280
+      1800 0200 03000000 0a000000 01000000 00000000 00000000`));
+});
+
+test('htb class: TCA_HTB_PARMS tc_htb_opt (rate, ceil, buffer and cbuffer in 64 ns ticks, quantum, level, prio: 44 bytes)', () => {
+  const got = htbClassOptions({ rateBytes: 200_000, ceilBytes: 200_000, burstBytes: 16_000, cburstBytes: 16_000, quantum: 20_000 });
+  assert.is(hex(got), h(`
+    3000 0100
+    00 01 0000 0000 0000 400d0300
+    00 01 0000 0000 0000 400d0300
+    d0121300 d0121300 204e0000 00000000 00000000`)); // 16000 B at 200 kB/s = 80 ms = 1250000 ticks; quantum 20000
+  const msg = qdiscMessage(4, HTB_SHAPED_CLASS, HTB_HANDLE, 'htb', got);
+  assert.is(hex(msg.subarray(0, 20)), h('00 00 0000 04000000 30000100 00000100 00000000'));
+  assert.is(hex(msg.subarray(28, 32)), h('3400 0280'));
+});
+
+test('htb class beyond u32: PARMS rates saturated, TCA_HTB_RATE64 (6) and TCA_HTB_CEIL64 (7) as u64', () => {
+  const got = htbClassOptions({ rateBytes: 100_000_000_000, ceilBytes: 100_000_000_000, burstBytes: 100_000_000, cburstBytes: 100_000_000, quantum: 200_000 });
+  assert.is(got.length, 3);
+  assert.is(hex(got[0]!), h(`
+    3000 0100
+    00 01 0000 0000 0000 ffffffff
+    00 01 0000 0000 0000 ffffffff
+    093d0000 093d0000 400d0300 00000000 00000000`)); // 1 ms = 15625 ticks
+  assert.is(hex(got[1]!), h('0c00 0600 00e8764817000000'));
+  assert.is(hex(got[2]!), h('0c00 0700 00e8764817000000'));
+  const bad = (c: Partial<Parameters<typeof htbClassOptions>[0]>) => () => htbClassOptions({ rateBytes: 1000, ceilBytes: 1000, burstBytes: 100, cburstBytes: 100, quantum: 1000, ...c });
+  for (const c of [{ rateBytes: 0 }, { ceilBytes: 999 }, { burstBytes: 0 }, { quantum: 0 }, { rateBytes: 1.5 }]) {
+    assert.throws(bad(c), (e: unknown) => e instanceof ConfigError, JSON.stringify(c));
+  }
+});
+
+test('htb quantum: rate / 10 within 1000..200000, as the kernel picks at r2q 10', () => {
+  assert.equal([htbQuantum(200_000), htbQuantum(5_000), htbQuantum(100_000_000_000)], [20_000, 1_000, 200_000]);
+});
+
+test('fifo leaf: TCA_OPTIONS holds tc_fifo_qopt raw (not nested)', () => {
+  assert.is(hex(fifoOptions(21_000)), '08520000');
+  assert.is(hex(qdiscMessage(4, SHAPED_LEAF_HANDLE, HTB_SHAPED_CLASS, 'bfifo', fifoOptions(21_000))), h(`
+    00 00 0000 04000000 00003000 30000100 00000000
+    0a00 0100 626669666f00 0000
+    0800 0200 08520000`));
+});
+
+test('u32 selector with keys: mask and val big-endian (val masked), off and offmask host order', () => {
+  assert.is(hex(u32Sel([{ mask: 0xffff0000, val: 0x0a01ffff, off: 16 }, { mask: 0xffffffff, val: 1, off: -4 }])), h(`
+    01 00 02 00  0000 0000  0000 0000  00000000
+    ffff0000 0a010000 10000000 00000000
+    ffffffff 00000001 fcffffff 00000000`));
+  assert.is(hex(u32MatchAllSel()), hex(u32Sel([{ mask: 0, val: 0, off: 0 }])));
+});
+
+test('prefix keys: IPv4 src at 12, dst at 16; IPv6 src at 8, dst at 24, one key per word; host bits dropped; /0 matches all', () => {
+  const k = (c: string, f: 'src' | 'dst') => prefixKeys(parseCidr(c), f);
+  assert.equal(k('10.1.2.3/16', 'dst'), [{ mask: 0xffff0000, val: 0x0a010000, off: 16 }]);
+  assert.equal(k('10.1.2.3/16', 'src'), [{ mask: 0xffff0000, val: 0x0a010000, off: 12 }]);
+  assert.equal(k('192.168.7.9/32', 'dst'), [{ mask: 0xffffffff, val: 0xc0a80709, off: 16 }]);
+  assert.equal(k('172.31.255.1/20', 'src'), [{ mask: 0xfffff000, val: 0xac1ff000, off: 12 }]);
+  assert.equal(k('0.0.0.0/0', 'dst'), [{ mask: 0, val: 0, off: 0 }]);
+  assert.equal(k('fd00:1:2::/48', 'dst'), [{ mask: 0xffffffff, val: 0xfd000001, off: 24 }, { mask: 0xffff0000, val: 0x00020000, off: 28 }]);
+  assert.equal(k('fd00:1:2::/48', 'src'), [{ mask: 0xffffffff, val: 0xfd000001, off: 8 }, { mask: 0xffff0000, val: 0x00020000, off: 12 }]);
+  assert.equal(k('2001:db8::8000:0:1/33', 'dst'), [{ mask: 0xffffffff, val: 0x20010db8, off: 24 }, { mask: 0x80000000, val: 0, off: 28 }]);
+  assert.equal(k('fd74::1:2/128', 'src').map((x) => [x.val, x.off]), [[0xfd740000, 8], [0, 12], [0, 16], [0x00010002, 20]]);
+  assert.equal(k('::/0', 'src'), [{ mask: 0, val: 0, off: 0 }]);
+});
+
+test('prefix filter: protocol ip prio 16 or ipv6 prio 15, flowid the class', () => {
+  const f4 = prefixFilter(parseCidr('10.1.0.0/16'), 'dst', HTB_UNSHAPED_CLASS);
+  assert.equal([f4.prio, f4.ethProto, f4.classid], [16, 0x0800, 0x00010001]);
+  const f6 = prefixFilter(parseCidr('fd00::/8'), 'src', HTB_SHAPED_CLASS);
+  assert.equal([f6.prio, f6.ethProto, f6.classid, f6.keys], [15, 0x86dd, 0x00010030, [{ mask: 0xff000000, val: 0xfd000000, off: 8 }]]);
+});
+
+test('classify filter: tcmsg on 1: (prio 16, ip), kind u32, options { CLASSID 1:1, SEL with one key }', () => {
+  assert.is(hex(classifyFilterMessage(5, HTB_HANDLE, prefixFilter(parseCidr('10.1.0.0/16'), 'dst', HTB_UNSHAPED_CLASS))), h(`
+    00 00 0000 05000000 00000000 00000100 08001000
+    0800 0100 75333200
+    3000 0280
+      0800 0100 01000100
+      2400 0500
+        01 00 01 00 0000 0000 0000 0000 00000000
+        ffff0000 0a010000 10000000 00000000`));
+  const v6 = classifyFilterMessage(5, HTB_HANDLE, prefixFilter(parseCidr('fd00:1:2::/48'), 'src', HTB_SHAPED_CLASS));
+  assert.is(hex(v6.subarray(16, 20)), '86dd0f00', 'tcm_info: htons(ETH_P_IPV6) | 15 << 16');
+  assert.is(hex(v6.subarray(28)), h(`
+    4000 0280
+      0800 0100 30000100
+      3400 0500
+        01 00 02 00 0000 0000 0000 0000 00000000
+        ffffffff fd000001 08000000 00000000
+        ffff0000 00020000 0c000000 00000000`));
+});
+
+test('parse htb: default class of the qdisc; class rates (RATE64/CEIL64), bursts from ticks, quantum', () => {
+  const direct = nlattr(5, Buffer.from([0xe8, 0x03, 0, 0])); // the kernel's TCA_HTB_DIRECT_QLEN
+  assert.is(parseHtbDefault(Buffer.concat([...htbQdiscOptions(0x30), direct])), 0x30);
+  assert.is(parseHtbDefault(direct), undefined);
+  const shaped = { rateBytes: 200_000, ceilBytes: 400_000, burstBytes: 16_000, cburstBytes: 32_000, quantum: 20_000 };
+  assert.equal(parseHtbClassOptions(Buffer.concat(htbClassOptions(shaped))), shaped);
+  const big = { rateBytes: 100_000_000_000, ceilBytes: 100_000_000_000, burstBytes: 100_000_000, cburstBytes: 100_000_000, quantum: 200_000 };
+  assert.equal(parseHtbClassOptions(Buffer.concat([...htbClassOptions(big), nlattr(8, Buffer.alloc(0))])), big);
+  assert.is(parseHtbClassOptions(nlattr(1, Buffer.alloc(40))), undefined, 'short PARMS');
+});
+
+test('parse u32 rules: keys and flowid (a hash table entry has neither); fifo limit', () => {
+  const f = prefixFilter(parseCidr('fd00:1:2::/48'), 'dst', HTB_SHAPED_CLASS);
+  const opts = classifyFilterMessage(5, HTB_HANDLE, f).subarray(20 + 8 + 4);
+  const dumped = Buffer.concat([nlattr(2, Buffer.from([0, 0, 0x80, 0x80])), opts, nlattr(9, Buffer.alloc(16))]); // TCA_U32_HASH, PCNT around
+  assert.equal(parseU32Classify(dumped), { keys: f.keys, classid: 0x00010030 });
+  assert.equal(parseU32Classify(nlattr(4, Buffer.from([1, 0, 0, 0]))), {}, 'hash table: divisor only');
+  assert.is(parseU32Sel(Buffer.alloc(8)), undefined);
+  const truncated = u32Sel(f.keys).subarray(0, 30);
+  assert.is(parseU32Sel(truncated), undefined);
+  assert.is(parseFifoLimit(fifoOptions(1000)), 1000);
+  assert.is(parseFifoLimit(Buffer.alloc(2)), undefined);
 });
 
 test.run();
