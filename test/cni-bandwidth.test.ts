@@ -493,7 +493,7 @@ T('standalone executable: tsnet-bridge -> tsnet-bandwidth ADD, CHECK, DEL; nothi
     dropSandbox(ns);
     await dropIfbs();
     const db = join(state, 'lib', 'tsnet.db');
-    if (existsSync(db)) await cleanup(NetworkManager.open(db), db);
+    if (existsSync(db)) await cleanup(NetworkManager.open(db), db, { firewall: false });
     rmSync(state, { recursive: true, force: true });
   }
 });
