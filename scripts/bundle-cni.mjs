@@ -10,9 +10,14 @@
 // - native addons found from the package folders: netlink's raw.js is handed its package's
 //   folder (node-gyp-build finds the addon there), better-sqlite3 gets its addon's path from
 //   store/store.ts (its `bindings` lookup stays outside and unused);
-// - the netlink package reduced to the parts core/netlink imports (its index also loads the
-//   nl80211, genl and wg families: ~250 kB never used); the build fails if core/netlink
-//   imports a name those parts do not export.
+// - the netlink package reduced to the names core/netlink imports, taken from the parts that
+//   export them (its index also loads the nl80211, genl and wg families: ~250 kB never
+//   used); the build fails if core/netlink imports a name those parts do not export.
+// - netlink's addon loaded by the path node-gyp-build finds now (relative to the bundle),
+//   when that file is still there at run time; node-gyp-build's search otherwise (~1 ms).
+// - `node:net` and `node:crypto` replaced, for tsnet's modules that import only isIP... /
+//   createHash and randomBytes from them, by dist/cni/standalone/{net,crypto}.js: loading
+//   the real modules costs ~4 ms per exec (net's streams, crypto's OpenSSL bindings).
 // - a first line `// tsnet-cni-bundle <sha256 of the file>`: bin/tsnet-cni keys V8's code
 //   cache of the bundle on it.
 // Modules core/ loads lazily through createRequire (pino, ajv) stay outside, still lazy.
@@ -20,7 +25,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -60,21 +65,43 @@ function slimNetlink() {
   const wanted = netlinkImports();
   if (!wanted) return undefined;
   const real = require('netlink');
-  const have = new Map();
+  const from = new Map(); // name -> its expression in the slim module
   for (const [mod, ns] of NETLINK_PARTS) {
-    if (ns) have.set(ns, real[ns]);
-    else for (const [k, v] of Object.entries(require(mod))) have.set(k, v);
+    if (ns && sameExports(require(mod), real[ns])) from.set(ns, { expr: `require('${mod}')`, value: real[ns] });
+    else if (!ns) for (const [k, v] of Object.entries(require(mod))) from.set(k, { expr: `require('${mod}').${k}`, value: v });
   }
-  const missing = [...wanted].filter((n) => !have.has(n) || have.get(n) !== real[n]);
+  const missing = [...wanted].filter((n) => !from.has(n) || from.get(n).value !== real[n]);
   if (missing.length > 0) throw new Error(`bundle-cni: core/netlink imports ${missing.join(', ')} from 'netlink': add the part that exports it to NETLINK_PARTS`);
-  return NETLINK_PARTS.map(([mod, ns]) => (ns ? `export * as ${ns} from '${mod}';` : `export * from '${mod}';`)).join('\n');
+  // CommonJS with the imported names only: esbuild's `export *` copies every export of every
+  // part as a getter on first load, ~700 of them (~1 ms per exec).
+  return `module.exports = {\n${[...wanted].sort().map((n) => `  ${n}: ${from.get(n).expr},`).join('\n')}\n};\n`;
+}
+
+/** True when the namespace `ns` (as the package's index exports it) has the module's exports, the same values. */
+function sameExports(mod, ns) {
+  const keys = Object.keys(mod);
+  return ns !== undefined && keys.length === Object.keys(ns).length && keys.every((k) => mod[k] === ns[k]);
 }
 
 const RAW_LOAD = "require('node-gyp-build')(__dirname + '/..')";
-const RAW_LOAD_BUNDLED = "require('node-gyp-build')(require('node:path').dirname(require.resolve('netlink/package.json')))";
+const RAW_SEARCH = "require('node-gyp-build')(require('node:path').dirname(require.resolve('netlink/package.json')))";
+
+/** The bundled raw.js's addon load: the file node-gyp-build picks now, else its search at run time. */
+function rawLoadBundled() {
+  let found;
+  try {
+    found = require('node-gyp-build').resolve(dirname(require.resolve('netlink/package.json')));
+  } catch {
+    return RAW_SEARCH;
+  }
+  // __dirname inside the bundle is the bundle's folder (dist/cni), wherever the package is.
+  const rel = JSON.stringify(relative(join(dist, 'cni'), found));
+  return `((p) => require('node:fs').existsSync(p) ? require(p) : ${RAW_SEARCH})(require('node:path').join(__dirname, ${rel}))`;
+}
 
 function nativeParts(slim) {
   const inNetlink = `${sep}node_modules${sep}netlink${sep}`;
+  const rawLoad = rawLoadBundled();
   return {
     name: 'tsnet-native-parts',
     setup(b) {
@@ -88,11 +115,52 @@ function nativeParts(slim) {
       b.onLoad({ filter: /[\\/]netlink[\\/]dist[\\/]raw\.js$/ }, (a) => {
         const text = readFileSync(a.path, 'utf8');
         if (text.split(RAW_LOAD).length !== 2) return undefined;
-        return { contents: text.replace(RAW_LOAD, RAW_LOAD_BUNDLED), loader: 'js' };
+        return { contents: text.replace(RAW_LOAD, rawLoad), loader: 'js' };
       });
       b.onResolve({ filter: /^\.\/raw$/ }, (a) => {
         if (!a.importer.includes(inNetlink)) return undefined;
         return readFileSync(join(dirname(a.importer), 'raw.js'), 'utf8').includes(RAW_LOAD) ? undefined : { path: 'netlink/dist/raw.js', external: true };
+      });
+    },
+  };
+}
+
+/**
+ * Built-in modules replaced by light ones of dist/cni/standalone for importers that import
+ * only what those export and pass `uses` (the light Hash has update() and digest() only).
+ */
+const LIGHT = {
+  'node:net': { file: 'net.js', uses: () => true },
+  'node:crypto': { file: 'crypto.js', uses: (body) => count(body, /\bcreateHash\b/g) === count(body, /\bcreateHash\('sha256'\)(?:\.update\([^;]*?\))+\.digest\(/g) },
+};
+const count = (text, re) => text.match(re)?.length ?? 0;
+
+/** The names `text` imports from `spec`, or undefined when one of its imports of it is not `import { a, b } from`. */
+function namedImports(text, spec) {
+  const names = [];
+  const quoted = spec.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const all = [...text.matchAll(new RegExp(`(?:from|import\\s*\\(?|require\\s*\\()\\s*['"]${quoted}['"]`, 'g'))].length;
+  const named = [...text.matchAll(new RegExp(`^import\\s*\\{([^}]*)\\}\\s*from\\s*['"]${quoted}['"];`, 'gm'))];
+  if (named.length !== all) return undefined;
+  for (const m of named) for (const n of m[1].split(',').map((x) => x.trim()).filter(Boolean)) names.push(n.split(/\s+as\s+/)[0]);
+  return names;
+}
+
+/** Resolves LIGHT's modules to their light versions where the importer (a file of dist) takes only their exports. */
+async function lightBuiltins(used) {
+  const exports = {};
+  for (const [spec, { file }] of Object.entries(LIGHT)) exports[spec] = new Set(Object.keys(await import(join(dist, 'cni', 'standalone', file))));
+  return {
+    name: 'tsnet-light-builtins',
+    setup(b) {
+      b.onResolve({ filter: /^node:(net|crypto)$/ }, (a) => {
+        if (a.kind !== 'import-statement' || !a.importer.startsWith(dist + sep) || a.importer.includes(`${sep}node_modules${sep}`)) return undefined;
+        const text = readFileSync(a.importer, 'utf8');
+        const names = namedImports(text, a.path);
+        const light = LIGHT[a.path];
+        if (!names || !names.every((n) => exports[a.path].has(n)) || !light.uses(text.replace(/^import\s[^;]*;/gm, ''))) return undefined;
+        used.add(a.path);
+        return { path: join(dist, 'cni', 'standalone', light.file) };
       });
     },
   };
@@ -108,6 +176,7 @@ export { main } from './main.js';
 const ID_LINE = '// tsnet-cni-bundle ';
 const PLACEHOLDER = '0'.repeat(64);
 const slim = slimNetlink();
+const light = new Set();
 const result = await build({
   stdin: { contents: entry, resolveDir: join(dist, 'cni'), sourcefile: 'standalone-entry.js', loader: 'js' },
   bundle: true,
@@ -116,7 +185,7 @@ const result = await build({
   target: 'node20',
   outfile: BUNDLE,
   external: ['bindings', 'netlink/package.json'],
-  plugins: [nativeParts(slim)],
+  plugins: [await lightBuiltins(light), nativeParts(slim)],
   define: { 'import.meta.url': '__tsnetImportMetaUrl' },
   banner: { js: `${ID_LINE}${PLACEHOLDER}\nconst __tsnetImportMetaUrl = require('node:url').pathToFileURL(__filename).href;` },
   // Whitespace only: names stay (stack traces, error names), the file is half the size.
@@ -135,7 +204,7 @@ const version = await build({
   format: 'cjs',
   target: 'node20',
   outfile: VERSION_BUNDLE,
-  plugins: [{
+  plugins: [await lightBuiltins(light), {
     name: 'tsnet-version-only',
     setup(b) {
       b.onResolve({ filter: /.*/ }, (a) => (a.kind === 'dynamic-import' ? { path: a.path, external: true } : undefined));
@@ -172,4 +241,5 @@ place(BUNDLE, ID_LINE + createHash('sha256').update(text).digest('hex') + text.s
 place(VERSION_BUNDLE, out(version, VERSION_BUNDLE));
 const bytes = Object.entries(result.metafile.outputs).find(([f]) => f.endsWith('.cjs'))?.[1].bytes ?? 0;
 const vbytes = Object.values(version.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
-console.log(`bundle-cni: ${BUNDLE} (${Math.round(bytes / 1024)} kB, ${Object.keys(result.metafile.inputs).length} inputs${slim ? ', slim netlink' : ''}), VERSION: ${Math.round(vbytes / 1024)} kB`);
+const lightList = [...light].sort().map((m) => `, light ${m}`).join('');
+console.log(`bundle-cni: ${BUNDLE} (${Math.round(bytes / 1024)} kB, ${Object.keys(result.metafile.inputs).length} inputs${slim ? ', slim netlink' : ''}${lightList}), VERSION: ${Math.round(vbytes / 1024)} kB`);
