@@ -20,7 +20,7 @@ export interface BridgeOptions {
   hostBindingIp?: string;
   mtu?: number;
   hairpin: boolean;
-  /** IGMP/MLD snooping on the bridge; off by default (see ensureNetwork). */
+  /** IGMP/MLD snooping on the bridge; off by default (see createBridge). */
   mcastSnooping: boolean;
 }
 
@@ -55,7 +55,8 @@ export function bridgeName(net: Network<BridgeOptions>): string {
  */
 async function createBridge(h: nl.NlHandle, name: string, net: Network<BridgeOptions>): Promise<void> {
   const mtu = net.options.mtu ?? 1500;
-  const bridge = { mcastSnooping: net.options.mcastSnooping };
+  // A network recorded before the option existed has none: off too.
+  const bridge = { mcastSnooping: net.options.mcastSnooping ?? false };
   await nl.createLink(h, { name, kind: 'bridge', mac: bridgeMac(net.id), mtu: mtu > 68 ? mtu - 1 : mtu + 1, bridge });
   await nl.setLinkMtu(h, name, mtu);
 }

@@ -86,7 +86,7 @@ function resolveRange(r: IpRange, field: string): ResolvedRange {
     if (validated.size >= VALIDATED_MAX) validated.clear();
     validated.add(key);
   }
-  return { ...r, family: r.subnet.includes(':') ? 6 : 4, field };
+  return { ...r, family: cidrFamily(r.subnet) ?? 4, field };
 }
 
 function validateRange(r: IpRange, field: string): void {

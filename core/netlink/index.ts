@@ -3,7 +3,7 @@
  * each call acts in the netns of the handle passed (hostNetlink(): the process's netns;
  * core/netns netlinkIn(fd): another netns). Failures are KernelError with a positive errno.
  */
-export { openNetlink, openBatchNetlink, hostNetlink, type NlHandle, type SyncTransport } from './socket.js';
+export { openNetlink, hostNetlink, type NlHandle } from './socket.js';
 export {
   createLink, deleteLink, getLink, listLinks, setLinkUp, setLinkPromisc, setLinkMtu, setLinkMac, setLinkMaster, setLinkAlias,
   renameLink, moveLinkToNetns, retireLink, setLinkGroup, deleteLinkGroup, setBridgePortHairpin, linkIndex,

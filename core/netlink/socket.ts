@@ -19,16 +19,6 @@ export interface NlHandle {
 const NLMSG_ERROR = 2;
 const NLM_F_DUMP = 0x300;
 
-/**
- * A synchronous netlink transport (core/netns gives one whose socket lives in a sandbox's
- * netns): `transact` sends ready-made messages in one sendmsg and returns every answer up
- * to the final one of each request with seq firstSeq..lastSeq.
- */
-export interface SyncTransport {
-  transact(req: Buffer, firstSeq: number, lastSeq: number): Buffer;
-  close(): void;
-}
-
 interface Pending { msg: Buffer; seq: number; dump: boolean; op: string; resolve: (m: NetlinkMessage[]) => void; reject: (e: unknown) => void }
 
 const NLMSG_DONE = 3;
@@ -36,19 +26,19 @@ const NLM_F_REQUEST = 1;
 const NLM_F_ACK = 4;
 
 /**
- * A handle over a SyncTransport. The requests made in one turn of the event loop (up to the
- * next process.nextTick, i.e. once the running promise chains settle) go to the kernel
- * together in one sendmsg and are applied in call order; a dump goes alone (one dump per
- * socket at a time). No socket wrapper, no event-loop round trip per request: this is the
- * cheap way to do a few requests in a netns opened for one operation.
+ * A handle over a socket of core/native (synchronous: the kernel answers rtnetlink requests
+ * inside sendmsg). The requests made in one turn of the event loop (up to the next
+ * process.nextTick, i.e. once the running promise chains settle) go to the kernel together in
+ * one sendmsg and are applied in call order; a dump goes alone (one dump per socket at a
+ * time). No socket wrapper, no event-loop round trip per request.
  */
-class BatchSocket implements NlHandle {
+class NlSocket implements NlHandle {
   readonly netns: string;
   closed = false;
   private seq = 0;
   private pending: Pending[] = [];
 
-  constructor(label: string, private readonly transport: SyncTransport) {
+  constructor(label: string, private readonly sock: number) {
     this.netns = label;
   }
 
@@ -81,7 +71,7 @@ class BatchSocket implements NlHandle {
     let raw: Buffer;
     try {
       if (this.closed) throw new KernelError(first.op, 9, 'EBADF', `netlink handle (${this.netns}) is closed`);
-      raw = this.transport.transact(Buffer.concat(batch.map((p) => p.msg)), first.seq, last.seq);
+      raw = native().nlTransact(this.sock, Buffer.concat(batch.map((p) => p.msg)), first.seq, last.seq);
     } catch (err) {
       for (const p of batch) p.reject(toKernelError(p.op, err));
       return;
@@ -93,20 +83,23 @@ class BatchSocket implements NlHandle {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.transport.close();
+    native().nlClose(this.sock);
   }
 }
 
 /** One netlink message: header (length, type, flags, seq, port 0) and the payload, 4-aligned. */
 function encodeMessage(type: number, flags: number, seq: number, bufs: Uint8Array[]): Buffer {
-  const payload = Buffer.concat(bufs);
-  const len = 16 + payload.length;
+  const len = bufs.reduce((n, b) => n + b.length, 16);
   const msg = Buffer.alloc((len + 3) & ~3);
   msg.writeUInt32LE(len, 0);
   msg.writeUInt16LE(type, 4);
   msg.writeUInt16LE(flags, 6);
   msg.writeUInt32LE(seq, 8);
-  payload.copy(msg, 16);
+  let off = 16;
+  for (const b of bufs) {
+    msg.set(b, off);
+    off += b.length;
+  }
   return msg;
 }
 
@@ -129,24 +122,19 @@ function splitMessages(raw: Buffer): Map<number, NetlinkMessage[]> {
   return out;
 }
 
-/** A handle doing its requests through `transport` (see BatchSocket); closing it closes the transport. */
-export function openBatchNetlink(label: string, transport: SyncTransport): NlHandle {
-  return new BatchSocket(label, transport);
-}
-
-/** Opens an RTNETLINK handle in the CALLING THREAD's netns (a socket of core/native). The caller closes it. */
-export function openNetlink(label = 'host'): NlHandle {
-  const n = native();
-  let sock: number;
+/**
+ * Opens an RTNETLINK handle in the netns behind `netnsFd` (the socket is made there and acts
+ * there for its whole life; core/netns netlinkIn), or in the calling thread's. The caller closes it.
+ */
+export function openNetlink(label = 'host', netnsFd = -1): NlHandle {
   try {
-    sock = n.nlOpenIn(-1);
+    return new NlSocket(label, native().nlOpenIn(netnsFd));
   } catch (err) {
     throw toKernelError(`open netlink socket (${label})`, err);
   }
-  return new BatchSocket(label, { transact: (req, first, last) => n.nlTransact(sock, req, first, last), close: () => n.nlClose(sock) });
 }
 
-let host: NlHandle | undefined;
+let host: NlSocket | undefined;
 const loadNetnsInode = statSync('/proc/thread-self/ns/net').ino;
 
 /**
@@ -154,11 +142,11 @@ const loadNetnsInode = statSync('/proc/thread-self/ns/net').ino;
  * do not close it (if someone does, the next call opens a new one).
  */
 export function hostNetlink(): NlHandle {
-  if (host && !(host as BatchSocket).closed) return host;
+  if (host && !host.closed) return host;
   if (statSync('/proc/thread-self/ns/net').ino !== loadNetnsInode) {
     throw new KernelError('open host netlink socket', 22, 'EINVAL', 'the calling thread is inside another netns');
   }
-  host = openNetlink('host');
+  host = openNetlink('host') as NlSocket;
   return host;
 }
 
@@ -190,7 +178,7 @@ function toKernelError(op: string, err: unknown): KernelError {
  * An NLMSG_ERROR answer becomes KernelError(op, errno). `flags` excludes REQUEST|ACK.
  */
 export function request(h: NlHandle, op: string, type: rt.MessageType, bufs: Uint8Array[], flags = 0): Promise<rt.Message[]> {
-  if (!(h instanceof BatchSocket)) return Promise.reject(new KernelError(op, 22, 'EINVAL', 'not a tsnet netlink handle'));
+  if (!(h instanceof NlSocket)) return Promise.reject(new KernelError(op, 22, 'EINVAL', 'not a tsnet netlink handle'));
   return h.request(op, type, bufs, flags).then((msgs) => answers(op, msgs));
 }
 

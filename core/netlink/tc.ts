@@ -6,7 +6,7 @@
  * attributes, layouts from linux/pkt_sched.h, pkt_cls.h, tc_act/tc_mirred.h); the encoders
  * are pure.
  */
-import { AttrStream, FlagsGet, FlagsNew, rt } from 'netlink';
+import { FlagsGet, FlagsNew, rt } from 'netlink';
 import { ConfigError } from '../errors.js';
 import { cstr, eachAttr, nlattr, u32 } from './encode.js';
 import { request, requestOr, type NlHandle } from './socket.js';
@@ -346,54 +346,48 @@ export function parseU32Redirects(opts: Buffer): number[] {
   return out;
 }
 
-function tcBufs(body: Buffer): Uint8Array[] {
-  const s = new AttrStream();
-  s.emit(body);
-  return s.bufs;
-}
-
 const EXCL = FlagsNew.CREATE | FlagsNew.EXCL;
 
 /** Adds a TBF as root qdisc (handle 1:) of ifindex; KernelError EEXIST when one is there. */
 export async function addTbfQdisc(h: NlHandle, ifindex: number, t: TbfSpec): Promise<void> {
   const op = `add tbf qdisc on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWQDISC, tcBufs(qdiscMessage(ifindex, TBF_HANDLE, TC_H_ROOT, 'tbf', tbfOptions(t))), EXCL);
+  await request(h, op, rt.MessageType.NEWQDISC, [qdiscMessage(ifindex, TBF_HANDLE, TC_H_ROOT, 'tbf', tbfOptions(t))], EXCL);
 }
 
 /** Adds the ingress qdisc (ffff:) of ifindex; KernelError EEXIST when one is there. */
 export async function addIngressQdisc(h: NlHandle, ifindex: number): Promise<void> {
   const op = `add ingress qdisc on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWQDISC, tcBufs(qdiscMessage(ifindex, INGRESS_HANDLE, TC_H_INGRESS, 'ingress')), EXCL);
+  await request(h, op, rt.MessageType.NEWQDISC, [qdiscMessage(ifindex, INGRESS_HANDLE, TC_H_INGRESS, 'ingress')], EXCL);
 }
 
 /** Adds, on the ingress qdisc of ifindex, a u32 match-all filter redirecting every packet to toIfindex's egress. */
 export async function addRedirectFilter(h: NlHandle, ifindex: number, toIfindex: number): Promise<void> {
   const op = `add redirect filter on ifindex ${ifindex} to ifindex ${toIfindex}`;
-  await request(h, op, rt.MessageType.NEWTFILTER, tcBufs(redirectFilterMessage(ifindex, toIfindex)), EXCL);
+  await request(h, op, rt.MessageType.NEWTFILTER, [redirectFilterMessage(ifindex, toIfindex)], EXCL);
 }
 
 /** Adds an HTB as root qdisc (handle 1:) of ifindex, unclassified packets to class 1:defaultMinor; KernelError EEXIST when a root qdisc is there. */
 export async function addHtbQdisc(h: NlHandle, ifindex: number, defaultMinor: number): Promise<void> {
   const op = `add htb qdisc on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWQDISC, tcBufs(qdiscMessage(ifindex, HTB_HANDLE, TC_H_ROOT, 'htb', htbQdiscOptions(defaultMinor))), EXCL);
+  await request(h, op, rt.MessageType.NEWQDISC, [qdiscMessage(ifindex, HTB_HANDLE, TC_H_ROOT, 'htb', htbQdiscOptions(defaultMinor))], EXCL);
 }
 
 /** Adds HTB class `classid` under the root HTB (1:) of ifindex. */
 export async function addHtbClass(h: NlHandle, ifindex: number, classid: number, c: HtbClassSpec): Promise<void> {
   const op = `add htb class ${tcHandle(classid)} on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWTCLASS, tcBufs(qdiscMessage(ifindex, classid, HTB_HANDLE, 'htb', htbClassOptions(c))), EXCL);
+  await request(h, op, rt.MessageType.NEWTCLASS, [qdiscMessage(ifindex, classid, HTB_HANDLE, 'htb', htbClassOptions(c))], EXCL);
 }
 
 /** Adds a pfifo (limit in packets) or bfifo (bytes) qdisc `handle` under class `parent` of ifindex. */
 export async function addFifoQdisc(h: NlHandle, ifindex: number, kind: 'pfifo' | 'bfifo', handle: number, parent: number, limit: number): Promise<void> {
   const op = `add ${kind} qdisc under ${tcHandle(parent)} on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWQDISC, tcBufs(qdiscMessage(ifindex, handle, parent, kind, fifoOptions(limit))), EXCL);
+  await request(h, op, rt.MessageType.NEWQDISC, [qdiscMessage(ifindex, handle, parent, kind, fifoOptions(limit))], EXCL);
 }
 
 /** Adds, on qdisc `parent` of ifindex, a u32 filter classifying what its keys match into f.classid. */
 export async function addClassifyFilter(h: NlHandle, ifindex: number, parent: number, f: ClassifyFilter): Promise<void> {
   const op = `add u32 filter to ${tcHandle(f.classid)} on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWTFILTER, tcBufs(classifyFilterMessage(ifindex, parent, f)), EXCL);
+  await request(h, op, rt.MessageType.NEWTFILTER, [classifyFilterMessage(ifindex, parent, f)], EXCL);
 }
 
 /** A handle as tc prints it (major:minor in hex). */
@@ -405,13 +399,13 @@ export function tcHandle(handle: number): string {
 /** Deletes the root (or ingress) qdisc of ifindex; false when there was none (or no such link). */
 export async function deleteQdisc(h: NlHandle, ifindex: number, which: 'root' | 'ingress'): Promise<boolean> {
   const parent = which === 'root' ? TC_H_ROOT : TC_H_INGRESS;
-  const res = await requestOr(h, `delete ${which} qdisc of ifindex ${ifindex}`, rt.MessageType.DELQDISC, tcBufs(qdiscMessage(ifindex, 0, parent)), 0, [ENOENT, EINVAL, ENODEV]);
+  const res = await requestOr(h, `delete ${which} qdisc of ifindex ${ifindex}`, rt.MessageType.DELQDISC, [qdiscMessage(ifindex, 0, parent)], 0, [ENOENT, EINVAL, ENODEV]);
   return res !== undefined;
 }
 
 /** The qdiscs of ifindex (the kernel dumps every device's: filtered here, as tc does). */
 export async function listQdiscs(h: NlHandle, ifindex: number): Promise<QdiscInfo[]> {
-  const msgs = await request(h, `list qdiscs of ifindex ${ifindex}`, rt.MessageType.GETQDISC, tcBufs(tcmsg(ifindex, 0, 0)), FlagsGet.DUMP);
+  const msgs = await request(h, `list qdiscs of ifindex ${ifindex}`, rt.MessageType.GETQDISC, [tcmsg(ifindex, 0, 0)], FlagsGet.DUMP);
   const out: QdiscInfo[] = [];
   for (const m of msgs) {
     if (m.kind !== 'tc' || m.data.ifindex !== ifindex) continue;
@@ -433,7 +427,7 @@ export async function listQdiscs(h: NlHandle, ifindex: number): Promise<QdiscInf
 /** The classes of ifindex (HTB ones with their rates). */
 export async function listClasses(h: NlHandle, ifindex: number): Promise<ClassInfo[]> {
   const op = `list classes of ifindex ${ifindex}`;
-  const msgs = await requestOr(h, op, rt.MessageType.GETTCLASS, tcBufs(tcmsg(ifindex, 0, 0)), FlagsGet.DUMP, [ENOENT, EINVAL, ENODEV]);
+  const msgs = await requestOr(h, op, rt.MessageType.GETTCLASS, [tcmsg(ifindex, 0, 0)], FlagsGet.DUMP, [ENOENT, EINVAL, ENODEV]);
   return (msgs ?? []).flatMap((m) => {
     if (m.kind !== 'tc' || m.data.ifindex !== ifindex) return [];
     const c: ClassInfo = { kind: m.attrs.kind ?? '', handle: m.data.handle ?? 0, parent: m.data.parent ?? 0 };
@@ -446,7 +440,7 @@ export async function listClasses(h: NlHandle, ifindex: number): Promise<ClassIn
 /** The filters attached to qdisc `parent` of ifindex; [] when it has none (or there is no such qdisc). */
 export async function listFilters(h: NlHandle, ifindex: number, parent: number): Promise<FilterInfo[]> {
   const op = `list filters of ${tcHandle(parent)} on ifindex ${ifindex}`;
-  const msgs = await requestOr(h, op, rt.MessageType.GETTFILTER, tcBufs(tcmsg(ifindex, 0, parent)), FlagsGet.DUMP, [ENOENT, EINVAL, ENODEV]);
+  const msgs = await requestOr(h, op, rt.MessageType.GETTFILTER, [tcmsg(ifindex, 0, parent)], FlagsGet.DUMP, [ENOENT, EINVAL, ENODEV]);
   return (msgs ?? []).flatMap((m) => {
     if (m.kind !== 'tc' || m.data.ifindex !== ifindex) return [];
     const kind = m.attrs.kind ?? '';

@@ -6,7 +6,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, ConflictError, KernelError, NotFoundError } from '../errors.js';
-import { openBatchNetlink, type NlHandle } from '../netlink/index.js';
+import { openNetlink, type NlHandle } from '../netlink/index.js';
 import { native } from '../native/index.js';
 
 interface SysError { errno?: number; code?: string; message?: string }
@@ -141,25 +141,12 @@ function fdLabel(fd: number): string {
 }
 
 /**
- * Opens an RTNETLINK socket inside the netns behind fd; every request on it acts there.
- * The socket is the addon's, driven synchronously (core/netlink openBatchNetlink: the
- * requests of one turn go out in one sendmsg): no socket wrapper or event-loop round trip
- * for the few requests an operation makes in a sandbox. The socket keeps that netns alive:
- * the caller closes the handle when done.
+ * Opens an RTNETLINK socket inside the netns behind fd (made there by the addon between two
+ * setns); every request on it acts there. The socket keeps that netns alive: the caller
+ * closes the handle when done.
  */
 export function netlinkIn(fd: number, label?: string): NlHandle {
-  const name = label ?? fdLabel(fd);
-  const n = native();
-  let sock: number;
-  try {
-    sock = n.nlOpenIn(fd);
-  } catch (err) {
-    throw kernelError(`open netlink socket in ${name}`, err);
-  }
-  return openBatchNetlink(name, {
-    transact: (req, first, last) => n.nlTransact(sock, req, first, last),
-    close: () => n.nlClose(sock),
-  });
+  return openNetlink(label ?? fdLabel(fd), fd);
 }
 
 /**

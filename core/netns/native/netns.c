@@ -117,6 +117,27 @@ static void restore_or_abort(int saved) {
 }
 
 /*
+ * Switches the calling thread into the netns behind fd; returns the saved netns fd (the caller
+ * hands it to leave_netns), or -1 with a JS error thrown.
+ */
+static int enter_netns(napi_env env, int fd) {
+  int saved = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
+  if (saved < 0) { throw_errno(env, errno, "open", SELF_NETNS); return -1; }
+  if (setns(fd, CLONE_NEWNET) != 0) {
+    int err = errno;
+    close(saved);
+    throw_errno(env, err, "setns", "");
+    return -1;
+  }
+  return saved;
+}
+
+static void leave_netns(int saved) {
+  restore_or_abort(saved);
+  close(saved);
+}
+
+/*
  * Makes the folder holding netns files a mount point with shared propagation, as
  * iproute2 does for /run/netns, so bind mounts made later are visible to mount
  * namespaces created afterwards. Returns 0 or an errno.
@@ -196,18 +217,11 @@ static napi_value WithNetns(napi_env env, napi_callback_info info) {
   napi_typeof(env, argv[1], &t);
   if (t != napi_function) { napi_throw_type_error(env, NULL, "fn must be a function"); return NULL; }
 
-  int saved = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
-  if (saved < 0) { throw_errno(env, errno, "open", SELF_NETNS); return NULL; }
-  if (setns(fd, CLONE_NEWNET) != 0) {
-    int err = errno;
-    close(saved);
-    throw_errno(env, err, "setns", "");
-    return NULL;
-  }
+  int saved = enter_netns(env, fd);
+  if (saved < 0) return NULL;
   napi_get_global(env, &global);
   napi_status st = napi_call_function(env, global, argv[1], 0, NULL, &result);
-  restore_or_abort(saved);
-  close(saved);
+  leave_netns(saved);
   /* A JS exception (napi_pending_exception) propagates when we return NULL. */
   return st == napi_ok ? result : NULL;
 }
@@ -253,19 +267,12 @@ static napi_value NlOpenIn(napi_env env, napi_callback_info info) {
     sock = nl_socket();
     err = errno;
   } else {
-    int saved = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
-    if (saved < 0) { throw_errno(env, errno, "open", SELF_NETNS); return NULL; }
-    if (setns(fd, CLONE_NEWNET) != 0) {
-      err = errno;
-      close(saved);
-      throw_errno(env, err, "setns", "");
-      return NULL;
-    }
+    int saved = enter_netns(env, fd);
+    if (saved < 0) return NULL;
     /* A netlink socket belongs to the netns it is created in, whichever thread uses it later. */
     sock = nl_socket();
     err = errno;
-    restore_or_abort(saved);
-    close(saved);
+    leave_netns(saved);
   }
   if (sock < 0) { throw_errno(env, err, "socket", "AF_NETLINK"); return NULL; }
   napi_create_int32(env, sock, &result);
