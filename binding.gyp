@@ -10,6 +10,7 @@
       "type": "executable",
       "sources": ["cni/shim/tsnet-cni-shim.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"],
+      "ldflags": ["-static"],
       "defines": [
         "TSNET_NODE=\"<!(node -p process.execPath)\"",
         "TSNET_CNI_SCRIPT=\"<(module_root_dir)/bin/tsnet-cni\""

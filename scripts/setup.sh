@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(
   iproute2 iptables nftables util-linux mount procps kmod iputils-ping busybox-static runc
-  python3 make g++ graphviz
+  python3 make g++ libc6-dev graphviz
   containernetworking-plugins
   docker.io
   podman containerd

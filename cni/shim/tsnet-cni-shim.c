@@ -1,12 +1,14 @@
 /*
  * tsnet CNI shim: the installed executable behind every tsnet plugin name (tsnet-bridge,
  * tsnet-ipam, ...). It forwards one invocation (plugin name, CNI_* environment, stdin) to
- * tsnetd as one HTTP POST /v1/cni?raw=1 over the daemon's unix socket ($TSNET_HOST, else
- * $TSNET_RUN/tsnetd.sock, else /run/tsnet/tsnetd.sock), writes the answer's body to stdout
- * and exits with the X-Cni-Exit-Code header. When no daemon answers (no socket, refused,
- * 404, or 409: the daemon is in another netns), it execs the same plugins in Node
- * (standalone) with the saved stdin: $TSNET_CNI_STANDALONE, else a "tsnet-cni" next to this
- * executable, else the path baked in at build. It acts in no netns itself and leaves nothing.
+ * tsnetd as one CNI wire frame over the daemon's unix socket ($TSNET_HOST, else
+ * $TSNET_RUN/tsnetd.sock, else /run/tsnet/tsnetd.sock): "\0CNI1 <length>\n" + JSON body
+ * (docs/api.md). The answer "\0CNI1 <kind> <n> <length>\n" + body is either the plugin's
+ * stdout and exit code, or "fallback" (the daemon is in another netns), or "error". When no
+ * daemon answers (no socket, refused, fallback, or a daemon that only speaks HTTP) it execs
+ * the same plugins in Node (standalone) with the saved stdin: $TSNET_CNI_STANDALONE, else a
+ * "tsnet-cni" next to this executable, else the path baked in at build. It acts in no netns
+ * itself and leaves nothing. Linked statically: no dynamic loader work per exec.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +32,7 @@
 #endif
 #define MAX_STDIN (1 << 20)
 #define REPLY_TIMEOUT_S 300
+#define WIRE_MAGIC "\0CNI1 "
 
 extern char **environ;
 
@@ -142,9 +145,9 @@ static int forward(const char *name, const struct buf *in) {
 
   struct buf body = {0}, req = {0}, res = {0};
   build_body(&body, name, in);
-  char head[256];
-  snprintf(head, sizeof head, "POST /v1/cni?raw=1 HTTP/1.1\r\nHost: tsnetd\r\nContent-Type: application/json\r\n"
-           "Content-Length: %zu\r\nConnection: close\r\n\r\n", body.len);
+  char head[32];
+  put(&req, WIRE_MAGIC, sizeof WIRE_MAGIC - 1); /* starts with NUL: not a C string */
+  snprintf(head, sizeof head, "%zu\n", body.len);
   puts_(&req, head);
   put(&req, body.p, body.len);
   struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
@@ -153,26 +156,27 @@ static int forward(const char *name, const struct buf *in) {
   read_all(fd, &res, 16 * MAX_STDIN);
   close(fd);
 
-  int status = 0;
-  if (res.len < 12 || sscanf(res.p, "HTTP/1.%*d %d", &status) != 1) die_json(105, "tsnet shim: tsnetd closed the connection without an answer");
-  if (status == 404 || status == 409) return -1;
-  char *sep = strstr(res.p, "\r\n\r\n");
-  if (!sep) die_json(105, "tsnet shim: malformed answer from tsnetd");
-  *sep = 0;
-  const char *bodyp = sep + 4;
-  size_t bodylen = res.len - (size_t)(bodyp - res.p);
-  if (status != 200) {
+  /* A daemon that predates the wire answers HTTP 400 without running anything: go standalone. */
+  if (res.len >= 5 && memcmp(res.p, "HTTP/", 5) == 0) return -1;
+  /* Header line: "\0CNI1 <kind> <n> <length>\n", then exactly <length> bytes. */
+  size_t magic = sizeof WIRE_MAGIC - 1;
+  char *nl = res.len > magic ? memchr(res.p, '\n', res.len < 64 ? res.len : 64) : NULL;
+  char kind[16];
+  int n = 0;
+  size_t len = 0;
+  if (!nl || memcmp(res.p, WIRE_MAGIC, magic) != 0) die_json(105, "tsnet shim: tsnetd closed the connection without an answer");
+  *nl = 0;
+  if (sscanf(res.p + magic, "%15s %d %zu", kind, &n, &len) != 3) die_json(105, "tsnet shim: malformed answer from tsnetd");
+  const char *bodyp = nl + 1;
+  if (len != res.len - (size_t)(bodyp - res.p)) die_json(105, "tsnet shim: truncated answer from tsnetd");
+  if (strcmp(kind, "fallback") == 0) return -1;
+  if (strcmp(kind, "exit") != 0 || n < 0) {
     /* The daemon refused the request itself (not the plugin): relay its message on stderr. */
-    fprintf(stderr, "tsnet shim: tsnetd answered %d: %.*s\n", status, (int)bodylen, bodyp);
+    fprintf(stderr, "tsnet shim: tsnetd refused the request (%d): %.*s\n", n, (int)len, bodyp);
     die_json(105, "tsnet shim: tsnetd refused the request (see stderr)");
   }
-  int code = -1;
-  for (char *line = strstr(res.p, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
-    if (strncasecmp(line + 2, "X-Cni-Exit-Code:", 16) == 0) code = atoi(line + 18);
-  }
-  if (code < 0) die_json(105, "tsnet shim: tsnetd's answer has no exit code");
-  if (write_all(1, bodyp, bodylen) != 0) return 1;
-  return code;
+  if (write_all(1, bodyp, len) != 0) return 1;
+  return n;
 }
 
 /* Replaces this process with the standalone Node plugin, stdin restored from memory. */

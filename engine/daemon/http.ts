@@ -24,7 +24,8 @@ export interface Route {
   handler: (req: Request) => Promise<Reply | void> | Reply | void;
 }
 
-const STATUS: Record<ErrorCode, number> = {
+/** The HTTP status of each error code (the CNI wire reports the same numbers). */
+export const STATUS: Record<ErrorCode, number> = {
   config: 400, 'not-found': 404, conflict: 409, 'try-again': 503, kernel: 500, exec: 500, internal: 500,
 };
 const MAX_BODY = 1 << 20;

@@ -11,6 +11,8 @@ import { log, paths } from '../../core/index.js';
 import { deferLinkDeletes } from '../../core/link-reaper/index.js';
 import { Engine } from '../engine.js';
 import { createApiServer } from './http.js';
+import { cniWireHandler } from './cni.js';
+import { createApiListener } from './listener.js';
 import { routes } from './routes.js';
 import { DOCKER_PLUGIN_DIR, startDockerPlugin, type DockerPluginServer } from './docker-plugin.js';
 
@@ -37,7 +39,8 @@ export async function main(argv: string[]): Promise<void> {
   // Requests must not wait for the kernel's ~15 ms per deleted link: retire, delete later.
   deferLinkDeletes(true);
   const engine = await Engine.open(p);
-  const server = createApiServer(routes(engine));
+  const api = createApiServer(routes(engine));
+  const server = createApiListener(api, cniWireHandler(engine));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(p.apiSocket, () => resolve());
@@ -48,7 +51,7 @@ export async function main(argv: string[]): Promise<void> {
   const stop = (signal: string) => {
     log.info({ signal }, 'tsnetd stopping; containers keep running');
     server.close();
-    server.closeAllConnections();
+    api.closeAllConnections();
     void (docker?.close() ?? Promise.resolve()).then(() => engine.close()).finally(() => {
       if (existsSync(p.apiSocket)) unlinkSync(p.apiSocket);
       process.exit(0);
