@@ -8,7 +8,7 @@ import * as nl from '../core/netlink/index.js';
 import { openNetns, closeNetns, sysctlSet } from '../core/netns/index.js';
 import { removeVeth } from '../core/link-reaper/index.js';
 import { ConflictError, KernelError } from '../core/index.js';
-import { checkIfname, hostMacFor, parseBool, parseMtu, pick, rejectUnknown, stableMac } from './options.js';
+import { checkIfname, hostMacFor, parseBool, parseMtu, parseQueues, pick, rejectUnknown, stableMac } from './options.js';
 import { configureInterface, checkInterface, settleAll } from './configure.js';
 import type { Driver, Network, Placement } from './types.js';
 
@@ -22,6 +22,8 @@ export interface BridgeOptions {
   hairpin: boolean;
   /** IGMP/MLD snooping on the bridge; off by default (see createBridge). */
   mcastSnooping: boolean;
+  /** TX/RX queues of each veth end; default 1 (see attach). */
+  vethQueues?: number;
 }
 
 const KNOWN = [
@@ -30,7 +32,7 @@ const KNOWN = [
   'com.docker.network.bridge.enable_ip_masquerade', 'ip_masquerade',
   'com.docker.network.bridge.host_binding_ipv4', 'host_binding_ipv4',
   'com.docker.network.driver.mtu', 'mtu',
-  'hairpin', 'mcast_snooping',
+  'hairpin', 'mcast_snooping', 'veth_queues',
 ] as const;
 
 /** A stable, locally administered unicast MAC for a network's bridge, from its id. */
@@ -73,6 +75,7 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     const mtu = pick(raw, 'com.docker.network.driver.mtu', 'mtu');
     const hairpin = pick(raw, 'hairpin');
     const snooping = pick(raw, 'mcast_snooping');
+    const queues = pick(raw, 'veth_queues');
     return {
       ...(name ? { bridge: checkIfname(name[1], name[0]) } : {}),
       icc: icc ? parseBool(icc[1], icc[0]) : true,
@@ -81,6 +84,7 @@ export const bridgeDriver: Driver<BridgeOptions> = {
       ...(mtu ? { mtu: parseMtu(mtu[1], mtu[0]) } : {}),
       hairpin: hairpin ? parseBool(hairpin[1], hairpin[0]) : true,
       mcastSnooping: snooping ? parseBool(snooping[1], snooping[0]) : false,
+      ...(queues ? { vethQueues: parseQueues(queues[1], queues[0]) } : {}),
     };
   },
 
@@ -121,8 +125,12 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     };
     // One request: host end enslaved, peer created in the sandbox under its final name
     // (the peer cannot be brought up in the same request: veth_open needs the pair linked first).
+    // One TX/RX queue per end unless asked: the kernel's default (one per possible CPU) makes a
+    // sysfs object per queue, 0.15-0.2 ms more per create on a 2-CPU machine; only XDP on the
+    // veth uses more than one.
+    const queues = net.options.vethQueues ?? 1;
     const veth = (peerNetnsFd?: number) => nl.createLink(h, {
-      name: ep.hostIfname, kind: 'veth', master, mac: hostMacFor(ep.id), ...(mtu ? { mtu } : {}),
+      name: ep.hostIfname, kind: 'veth', master, mac: hostMacFor(ep.id), queues, ...(mtu ? { mtu } : {}),
       veth: { peerName: placement.ifname, peerMac: ep.mac, ...(mtu ? { peerMtu: mtu } : {}), ...(peerNetnsFd === undefined ? {} : { peerNetnsFd }) },
     });
     // Deleting the host end deletes the peer too, wherever it is: the one undo needed.

@@ -7,5 +7,5 @@ export { getDriver, usesIpam } from './registry.js';
 export { bridgeDriver, bridgeLink, bridgeName, type BridgeOptions } from './bridge.js';
 export { macvlanDriver, type MacvlanOptions } from './macvlan.js';
 export { hostDriver, noneDriver } from './host-none.js';
-export { checkIfname, checkMac, hostMacFor, parseMtu } from './options.js';
+export { checkIfname, checkMac, hostMacFor, parseMtu, parseQueues } from './options.js';
 export { OWNER_LABEL, OWNER_DOCKER } from './labels.js';

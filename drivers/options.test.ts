@@ -22,8 +22,8 @@ t('bridge: docker option names and defaults', () => {
   assert.equal(bridgeDriver.parseOptions({
     'com.docker.network.bridge.name': 'br-x', 'com.docker.network.bridge.enable_icc': 'false',
     'com.docker.network.bridge.enable_ip_masquerade': 'false', 'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1',
-    'com.docker.network.driver.mtu': '1400', mcast_snooping: 'on',
-  }), { bridge: 'br-x', icc: false, masquerade: false, hostBindingIp: '127.0.0.1', mtu: 1400, hairpin: true, mcastSnooping: true });
+    'com.docker.network.driver.mtu': '1400', mcast_snooping: 'on', veth_queues: '4',
+  }), { bridge: 'br-x', icc: false, masquerade: false, hostBindingIp: '127.0.0.1', mtu: 1400, hairpin: true, mcastSnooping: true, vethQueues: 4 });
 });
 
 t('bridge: bad options name the option', () => {
@@ -33,6 +33,7 @@ t('bridge: bad options name the option', () => {
   configError(() => bridgeDriver.parseOptions({ 'com.docker.network.driver.mtu': '70000' }), 'com.docker.network.driver.mtu');
   configError(() => bridgeDriver.parseOptions({ icc: 'maybe' }), 'icc');
   configError(() => bridgeDriver.parseOptions({ mcast_snooping: 'sometimes' }), 'mcast_snooping');
+  for (const q of ['0', '4097', '1.5', 'many']) configError(() => bridgeDriver.parseOptions({ veth_queues: q }), 'veth_queues');
 });
 
 t('macvlan: parent required, modes checked', () => {

@@ -25,6 +25,13 @@ export function parseMtu(value: string | number, field: string): number {
   return n;
 }
 
+/** A link's TX/RX queue count: 1..4096 (the kernel's limit). */
+export function parseQueues(value: string | number, field: string): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 4096) throw new ConfigError(`${field}: queue count ${value} is out of range 1-4096`, field);
+  return n;
+}
+
 export function checkMac(mac: string, field: string): string {
   if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) throw new ConfigError(`${field}: invalid MAC address "${mac}"`, field);
   if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) throw new ConfigError(`${field}: MAC address "${mac}" is multicast`, field);

@@ -180,4 +180,22 @@ t('the bridge: multicast snooping off unless asked for, MTU pinned against small
   await mgr.removeNetwork('snoop-on');
 });
 
+t('veth ends: one TX/RX queue each unless veth_queues asks for more', async () => {
+  type Q = { num_tx_queues: number; num_rx_queues: number };
+  const queues = async (ns: string | undefined, dev: string) => {
+    const l = (await ipJson<Q[]>(ns, ['-d', 'link', 'show', dev]))[0];
+    return [l?.num_tx_queues, l?.num_rx_queues];
+  };
+  await mgr.createNetwork({ name: 'q-default', subnets: [{ subnet: '10.213.62.0/24' }] });
+  await mgr.createNetwork({ name: 'q-three', subnets: [{ subnet: '10.213.63.0/24' }], options: { veth_queues: '3' } });
+  const a = await attach('q-default', 'a');
+  const b = await attach('q-three', 'b');
+  assert.equal([await queues(undefined, a.hostIfname ?? ''), await queues(sb('a'), 'eth0')], [[1, 1], [1, 1]]);
+  assert.equal([await queues(undefined, b.hostIfname ?? ''), await queues(sb('b'), 'eth0')], [[3, 3], [3, 3]]);
+  assert.ok(await canPing(sb('a'), '10.213.62.1'), 'one queue: traffic flows');
+  for (const ep of [a, b]) await mgr.detach(ep.id);
+  await mgr.removeNetwork('q-default');
+  await mgr.removeNetwork('q-three');
+});
+
 t.run();

@@ -103,10 +103,10 @@ T('bridge: DEL without netns or prevResult after the netns vanished; ADD on an e
   }
 });
 
-T('bridge: routes and static addresses as the reference does (isDefaultGateway, ipam routes, IP=, ips capability, mac)', async () => {
+T('bridge: routes and static addresses as the reference does (isDefaultGateway, ipam routes, IP=, ips capability, mac), vethQueues', async () => {
   const ns = await newSandbox('cni-routes');
   try {
-    const conf = bridgeConf('1.0.0', { isDefaultGateway: false, ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.0.0/24', rangeStart: '10.231.0.10', rangeEnd: '10.231.0.200' }]], routes: [{ dst: '10.99.0.0/16' }] } });
+    const conf = bridgeConf('1.0.0', { isDefaultGateway: false, vethQueues: 2, ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.0.0/24', rangeStart: '10.231.0.10', rangeEnd: '10.231.0.200' }]], routes: [{ dst: '10.99.0.0/16' }] } });
     const env = { CNI_CONTAINERID: 'r1', CNI_NETNS: ns, CNI_ARGS: 'IgnoreUnknown=1;IP=10.231.0.77;K8S_POD_NAME=x' };
     const add = await cni('tsnet-bridge', 'ADD', { ...conf, runtimeConfig: { mac: '02:11:22:33:44:55' } }, env);
     assert.is(add.exitCode, 0, add.raw);
@@ -117,6 +117,8 @@ T('bridge: routes and static addresses as the reference does (isDefaultGateway, 
     const routes = await ipJson<{ dst: string; gateway?: string }[]>(ns, ['route', 'show']);
     assert.ok(routes.some((x) => x.dst === '10.99.0.0/16' && x.gateway === '10.231.0.1'));
     assert.not.ok(routes.some((x) => x.dst === 'default'), 'no default route unless asked');
+    const [eth0] = await ipJson<{ num_tx_queues: number; num_rx_queues: number }[]>(ns, ['-d', 'link', 'show', 'eth0']);
+    assert.equal([eth0?.num_tx_queues, eth0?.num_rx_queues], [2, 2], 'vethQueues');
     const outside = await cni('tsnet-bridge', 'ADD', { ...conf, runtimeConfig: { ips: ['10.9.9.9/24'] } }, { CNI_CONTAINERID: 'r2', CNI_NETNS: ns, CNI_IFNAME: 'eth1' });
     assert.is((outside.out as { code: number }).code, 7);
     assert.is((await cni('tsnet-bridge', 'DEL', conf, env)).exitCode, 0);

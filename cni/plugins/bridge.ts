@@ -7,7 +7,7 @@
  * attachments not listed as valid. Host netns: the bridge, host veth ends, iptables rules.
  */
 import * as nl from '../../core/netlink/index.js';
-import { bridgeLink, checkIfname, checkMac, hostMacFor, parseMtu, type EndpointInfo, type NetworkInfo } from '../../drivers/index.js';
+import { bridgeLink, checkIfname, checkMac, hostMacFor, parseMtu, parseQueues, type EndpointInfo, type NetworkInfo } from '../../drivers/index.js';
 import { baseSchema, compileSchema, dnsSchema, unsupported, validate, type BaseConf } from '../skel/config.js';
 import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
 import type { CniInterface, CniResult, CniRoute } from '../skel/result.js';
@@ -35,6 +35,8 @@ export interface BridgeConf extends BaseConf {
   portIsolation?: boolean;
   /** tsnet's own: IGMP/MLD snooping on a bridge this plugin creates (default off). */
   mcastSnooping?: boolean;
+  /** tsnet's own: TX/RX queues of each veth end (default 1). */
+  vethQueues?: number;
   ipam: IpamConf;
 }
 
@@ -47,7 +49,7 @@ const schema = {
       ipMasqBackend: { type: 'string', enum: ['iptables', 'nftables'] }, mtu: { type: 'integer' }, hairpinMode: bool,
       promiscMode: bool, mac: { type: 'string' }, vlan: { type: 'integer', minimum: 0, maximum: 4094 }, vlanTrunk: { type: 'array' },
       preserveDefaultVlan: bool, enabledad: bool, macspoofchk: bool, disableContainerInterface: bool, portIsolation: bool,
-      mcastSnooping: bool, ipam: ipamSchema, dns: dnsSchema,
+      mcastSnooping: bool, vethQueues: { type: 'integer' }, ipam: ipamSchema, dns: dnsSchema,
     },
   }],
 };
@@ -69,6 +71,7 @@ export function parseBridgeConf(raw: Record<string, unknown>): BridgeConf {
   if (c.bridge !== undefined) wrap('bridge', () => checkIfname(c.bridge ?? '', 'bridge'));
   if (c.mtu !== undefined) wrap('mtu', () => parseMtu(c.mtu ?? 0, 'mtu'));
   if (c.mac !== undefined) wrap('mac', () => checkMac(c.mac ?? '', 'mac'));
+  if (c.vethQueues !== undefined) wrap('vethQueues', () => parseQueues(c.vethQueues ?? 0, 'vethQueues'));
   if (!c.ipam?.type) throw unsupported('ipam', c.ipam ?? null, 'tsnet-bridge needs an ipam block of type tsnet-ipam or host-local (an L2-only bridge is not supported)');
   if (!IPAM_TYPES.includes(c.ipam.type)) throw unsupported('ipam.type', c.ipam.type, `tsnet-bridge allocates in-process; use ${IPAM_TYPES.join(' or ')}`);
   return c;
@@ -80,6 +83,7 @@ function networkOptions(c: BridgeConf): Record<string, string> {
     bridge: c.bridge ?? DEFAULT_BRIDGE, icc: 'true', ip_masquerade: String(c.ipMasq ?? false), hairpin: String(c.hairpinMode ?? false),
     ...(c.mtu ? { mtu: String(c.mtu) } : {}),
     ...(c.mcastSnooping ? { mcast_snooping: 'true' } : {}),
+    ...(c.vethQueues ? { veth_queues: String(c.vethQueues) } : {}),
   };
 }
 

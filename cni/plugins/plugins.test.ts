@@ -22,6 +22,8 @@ test('bridge conf: reference fields accepted, unsupported ones are code 2, bad v
   assert.is(mtu.code, 7);
   assert.is(mtu.details, 'mtu');
   assert.is(err(() => parseBridgeConf({ ...base, bridge: 'a-name-longer-than-15', ipam })).details, 'bridge');
+  assert.is(parseBridgeConf({ ...base, vethQueues: 2, ipam }).vethQueues, 2);
+  for (const q of [0, 5000, 1.5, '2']) assert.is(err(() => parseBridgeConf({ ...base, vethQueues: q, ipam })).details, 'vethQueues');
   assert.is(err(() => parseBridgeConf({ ...base, isGateway: 'yes', ipam })).details, 'isGateway');
   assert.is(err(() => parseBridgeConf({ ...base, ipam: { type: 'host-local', ranges: [[{ gateway: '1.2.3.4' }]] } })).details, 'ipam.ranges[0][0].subnet');
   assert.is(err(() => parseBridgeConf({ ...base, name: 'bad name', ipam })).details, 'name');

@@ -119,7 +119,13 @@ export function networkOf(addr: Buffer, prefixLen: number): Buffer {
 function u32be(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; }
 
 /** The peer of a veth: a struct ifinfomsg followed by link attributes (VETH_INFO_PEER). */
-export function vethPeer(peer: { name: string; netnsFd?: number; mac?: string; mtu?: number; up?: boolean }): Buffer {
+/** IFLA_NUM_TX_QUEUES and IFLA_NUM_RX_QUEUES, both `n` (1..4096, the kernel's limit). */
+export function queueAttrs(n: number, field: string): { numTxQueues: number; numRxQueues: number } {
+  if (!Number.isInteger(n) || n < 1 || n > 4096) throw new ConfigError(`${field}: ${n} queues is out of range 1-4096`, field);
+  return { numTxQueues: n, numRxQueues: n };
+}
+
+export function vethPeer(peer: { name: string; netnsFd?: number; mac?: string; mtu?: number; up?: boolean; queues?: number | undefined }): Buffer {
   const s = new AttrStream();
   // The kernel applies the peer's ifinfomsg flags after creating it: up in the same request.
   s.emit(rt.formatLink(peer.up ? { flags: { up: true }, change: { up: true } } : {}));
@@ -127,6 +133,7 @@ export function vethPeer(peer: { name: string; netnsFd?: number; mac?: string; m
   if (peer.netnsFd !== undefined) attrs.netNsFd = peer.netnsFd;
   if (peer.mac !== undefined) attrs.address = parseMac(peer.mac, 'veth.peerMac');
   if (peer.mtu !== undefined) attrs.mtu = peer.mtu;
+  if (peer.queues !== undefined) Object.assign(attrs, queueAttrs(peer.queues, 'veth.queues'));
   s.emit(ifla.formatLinkAttrs(attrs));
   return nlattr(VETH_INFO_PEER, s.bufs, true);
 }

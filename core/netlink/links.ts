@@ -8,7 +8,7 @@ import { AttrStream, FlagsGet, FlagsNew, rt, ifla } from 'netlink';
 import { ConfigError, KernelError } from '../errors.js';
 import {
   appendRaw, bridgeData, bridgeSlaveHairpin, formatMac, ipvlanData, linkInfo, linkKindOf, macvlanData,
-  parseMac, u32, vethPeer, vlanData, vxlanData, type IpvlanMode, type MacvlanMode,
+  parseMac, queueAttrs, u32, vethPeer, vlanData, vxlanData, type IpvlanMode, type MacvlanMode,
 } from './encode.js';
 import { request, requestOr, type NlHandle } from './socket.js';
 
@@ -36,6 +36,11 @@ export interface CreateLinkSpec {
   mtu?: number;
   mac?: string;
   up?: boolean;
+  /**
+   * TX and RX queues (IFLA_NUM_TX/RX_QUEUES). A veth otherwise gets one of each per possible
+   * CPU, each a sysfs object made at creation; the peer gets the same count.
+   */
+  queues?: number;
   /** A bridge in the handle's netns, by name or ifindex (not allowed together with netnsFd). */
   master?: string | number;
   /** Create the link directly in that netns. */
@@ -107,7 +112,7 @@ async function kindData(h: NlHandle, spec: CreateLinkSpec, op: string): Promise<
   switch (spec.kind) {
     case 'veth': {
       const v = need(spec.veth, 'veth');
-      const peer = { name: v.peerName, netnsFd: v.peerNetnsFd, mac: v.peerMac, mtu: v.peerMtu ?? spec.mtu, up: v.peerUp };
+      const peer = { name: v.peerName, netnsFd: v.peerNetnsFd, mac: v.peerMac, mtu: v.peerMtu ?? spec.mtu, up: v.peerUp, queues: spec.queues };
       return [linkInfo('veth', [vethPeer(peer)]), undefined];
     }
     case 'macvlan': {
@@ -152,6 +157,7 @@ export async function createLink(h: NlHandle, spec: CreateLinkSpec): Promise<voi
   const attrs: ifla.LinkAttrs = { ifname: spec.name, linkinfo: info };
   if (spec.mtu !== undefined) attrs.mtu = spec.mtu;
   if (spec.mac !== undefined) attrs.address = parseMac(spec.mac);
+  if (spec.queues !== undefined) Object.assign(attrs, queueAttrs(spec.queues, 'queues'));
   if (spec.master !== undefined) attrs.master = typeof spec.master === 'number' ? spec.master : await linkIndex(h, spec.master, op);
   if (spec.netnsFd !== undefined) attrs.netNsFd = spec.netnsFd;
   if (parent !== undefined) attrs.link = u32(parent);
