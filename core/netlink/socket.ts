@@ -48,7 +48,7 @@ class NlSocket implements NlHandle {
     const msg = encodeMessage(type, NLM_F_REQUEST | NLM_F_ACK | flags, seq, bufs);
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) process.nextTick(() => this.flush());
-      this.pending.push({ msg, seq, dump: (flags & NLM_F_DUMP) !== 0, op, resolve, reject });
+      this.pending.push({ msg, seq, dump: isDump(type, flags), op, resolve, reject });
     });
   }
 
@@ -85,6 +85,15 @@ class NlSocket implements NlHandle {
     this.closed = true;
     native().nlClose(this.sock);
   }
+}
+
+/**
+ * A dump request: a GET (rtnetlink's RTM_GET* types are 2 mod 4) with NLM_F_DUMP. The flag
+ * bits mean other things on NEW requests (NLM_F_EXCL is NLM_F_MATCH's bit), which must not
+ * be taken for dumps: they would each go to the kernel alone.
+ */
+export function isDump(type: number, flags: number): boolean {
+  return type % 4 === 2 && (flags & NLM_F_DUMP) === NLM_F_DUMP;
 }
 
 /** One netlink message: header (length, type, flags, seq, port 0) and the payload, 4-aligned. */
