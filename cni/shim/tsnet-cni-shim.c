@@ -86,6 +86,29 @@ static void read_all(int fd, struct buf *b, size_t max) {
   if (!b->p) put(b, "", 0);
 }
 
+/*
+ * Reads the daemon's answer: until its header's declared length has arrived (the daemon's
+ * close follows a moment later and is not waited for), or EOF (an HTTP answer, a truncated one).
+ */
+static void read_answer(int fd, struct buf *b) {
+  const size_t magic = sizeof WIRE_MAGIC - 1;
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (b->len + (size_t)n > 16 * MAX_STDIN) die_json(105, "tsnet shim: answer larger than 16 MiB");
+    put(b, chunk, (size_t)n);
+    char *nl = b->len > magic ? memchr(b->p, '\n', b->len < 64 ? b->len : 64) : NULL;
+    if (!nl || memcmp(b->p, WIRE_MAGIC, magic) != 0) continue;
+    char kind[16];
+    int code;
+    size_t len;
+    if (sscanf(b->p + magic, "%15s %d %zu", kind, &code, &len) == 3 && b->len >= (size_t)(nl + 1 - b->p) + len) break;
+  }
+  if (!b->p) put(b, "", 0);
+}
+
 static int write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
@@ -153,7 +176,7 @@ static int forward(const char *name, const struct buf *in) {
   struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (write_all(fd, req.p, req.len) != 0) { close(fd); return -1; } /* nothing was read: safe to fall back */
-  read_all(fd, &res, 16 * MAX_STDIN);
+  read_answer(fd, &res);
   close(fd);
 
   /* A daemon that predates the wire answers HTTP 400 without running anything: go standalone. */
