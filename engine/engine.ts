@@ -40,7 +40,8 @@ export class Engine {
   private readonly earlyExits = new Map<string, number>();
 
   private constructor(readonly paths: Paths) {
-    this.mgr = new NetworkManager({ store: openStore(paths.dbFile) });
+    // A long-running process: WAL checkpoints when requests pause, not inside one's commit.
+    this.mgr = new NetworkManager({ store: openStore(paths.dbFile, { idleCheckpoint: true }) });
     this.images = new ImageStore(paths.root);
     this.runtime = new ContainerRuntime({ root: paths.root, run: paths.run, images: this.images, onExit: (id, code) => void this.exited(id, code) });
     this.dns = new DnsServer({ resolve: () => undefined, upstreams: upstreamsFor(readResolvConf()) });

@@ -8,17 +8,20 @@ import { TryAgainError } from '../core/errors.js';
 export type Db = Database.Database;
 export type Stmt = Database.Statement<unknown[], unknown>;
 
-/** Prepares each SQL text once per connection. */
+/** Prepares each SQL text once per connection; `onWrite` hears of every write statement handed out. */
 export class Statements {
   private readonly cache = new Map<string, Stmt>();
-  constructor(private readonly db: Db) {}
+  private readonly writes = new Set<Stmt>();
+  constructor(private readonly db: Db, private readonly onWrite?: () => void) {}
 
   get(sql: string): Stmt {
     let s = this.cache.get(sql);
     if (!s) {
       s = this.db.prepare(sql);
       this.cache.set(sql, s);
+      if (/^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(sql)) this.writes.add(s);
     }
+    if (this.onWrite && this.writes.has(s)) this.onWrite();
     return s;
   }
 }

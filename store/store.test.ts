@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -50,6 +50,30 @@ t('open: pragmas, schema version, mkdir -p', ({ store }) => {
   assert.is(store.db.pragma('synchronous', { simple: true }), 1);
   assert.ok((store.db.pragma('busy_timeout', { simple: true }) as number) >= 1000);
   assert.is(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+});
+
+t('idle checkpoint: no commit copies the WAL into the database; a pause does', async (ctx) => {
+  // Many small commits, well past SQLite's automatic checkpoint (1000 WAL pages).
+  const fill = (s: Store, prefix: string): void => {
+    s.networks.insert({ id: `${prefix}0`, name: `${prefix}net`, driver: 'bridge' });
+    for (let i = 0; i < 1500; i++) s.kv.set(`${prefix}${i}`, 'x'.repeat(2000));
+  };
+  const size = (f: string) => statSync(f).size;
+  // Default: some commit checkpointed inline, the database file took the rows.
+  fill(ctx.store, 'a');
+  assert.ok(size(ctx.file) > 1_000_000, `default: ${size(ctx.file)} bytes`);
+  ctx.store.close();
+  rmSync(ctx.file);
+  rmSync(`${ctx.file}-wal`, { force: true });
+  rmSync(`${ctx.file}-shm`, { force: true });
+  ctx.store = openStore(ctx.file, { idleCheckpoint: true });
+  const before = size(ctx.file);
+  fill(ctx.store, 'b');
+  assert.is(size(ctx.file), before, 'nothing checkpointed inside a commit');
+  assert.ok(size(`${ctx.file}-wal`) > 3_000_000, 'the WAL holds the writes');
+  await new Promise((r) => setTimeout(r, 600));
+  assert.ok(size(ctx.file) > 3_000_000, `checkpointed after the pause: ${size(ctx.file)} bytes`);
+  assert.is(ctx.store.kv.get('b1499'), 'x'.repeat(2000));
 });
 
 t('migrations are idempotent on reopen and keep data', (ctx) => {

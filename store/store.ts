@@ -15,6 +15,7 @@ import { NetworksRepo } from './networks.js';
 import { AllocationsRepo, PoolsRepo } from './pools.js';
 import { PortsRepo } from './ports.js';
 import { migrate } from './schema.js';
+import { IdleCheckpointer } from './checkpoint.js';
 import { Statements, translateBusy, type Db } from './sql.js';
 
 /** How long a writer waits for another process's write lock before TryAgainError. */
@@ -22,6 +23,8 @@ export const BUSY_TIMEOUT_MS = 5000;
 
 export interface StoreOptions {
   busyTimeoutMs?: number;
+  /** Checkpoint the WAL when writes pause instead of inside a commit (long-running processes: tsnetd). */
+  idleCheckpoint?: boolean;
 }
 
 function isThenable(v: unknown): boolean {
@@ -38,9 +41,12 @@ export class Store {
   readonly kv: KvRepo;
   readonly containers: ContainersRepo;
   private readonly runner: { immediate: (fn: () => unknown) => unknown };
+  private readonly checkpointer: IdleCheckpointer | undefined;
 
-  constructor(readonly db: Db, readonly file: string) {
-    const st = new Statements(db);
+  constructor(readonly db: Db, readonly file: string, opts: StoreOptions = {}) {
+    this.checkpointer = opts.idleCheckpoint ? new IdleCheckpointer(db) : undefined;
+    const checkpointer = this.checkpointer;
+    const st = new Statements(db, checkpointer && (() => checkpointer.wrote()));
     const tx = <T>(fn: () => T): T => this.tx(fn);
     this.networks = new NetworksRepo(st);
     this.endpoints = new EndpointsRepo(st);
@@ -76,6 +82,7 @@ export class Store {
   }
 
   close(): void {
+    this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 }
@@ -103,8 +110,9 @@ function sqliteAddon(): string | undefined {
 
 /**
  * Opens (creating if needed) the store at `file`: mkdir -p, WAL, busy_timeout,
- * foreign_keys, synchronous=NORMAL, migrations. Safe to call from several processes at
- * once. The caller owns the returned Store and must close() it.
+ * foreign_keys, synchronous=NORMAL, migrations; with `idleCheckpoint`, WAL checkpoints when
+ * writes pause (store/checkpoint.ts). Safe to call from several processes at once. The
+ * caller owns the returned Store and must close() it.
  */
 export function openStore(file: string, opts: StoreOptions = {}): Store {
   mkdirSync(dirname(file), { recursive: true });
@@ -116,7 +124,7 @@ export function openStore(file: string, opts: StoreOptions = {}): Store {
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     migrate(db);
-    return new Store(db, file);
+    return new Store(db, file, opts);
   } catch (err) {
     db.close();
     throw translateBusy(err);

@@ -1,0 +1,53 @@
+/**
+ * WAL checkpoints off the request path, for a long-running process (tsnetd). SQLite's
+ * automatic checkpoint runs inside the commit that takes the WAL past wal_autocheckpoint
+ * (1000 pages): that commit copies the WAL into the database file and syncs it, a 4-5 ms
+ * stall of whichever request made it (p99.9 of small commits measured here; median 0.06 ms).
+ * With an IdleCheckpointer the connection never checkpoints in a commit; a PASSIVE checkpoint
+ * (never waits for other connections' locks) runs once writes have paused for `idleMs`, or
+ * `maxWaitMs` after the first write since the last checkpoint, so the WAL stays bounded under
+ * steady load. Other connections (standalone CNI plugins) keep SQLite's default. Timers are
+ * unref'd: they never keep a process alive; stop() cancels them.
+ */
+import { log } from '../core/log.js';
+import type { Db } from './sql.js';
+
+export class IdleCheckpointer {
+  private timer: NodeJS.Timeout | undefined;
+  private firstWrite = 0;
+
+  constructor(private readonly db: Db, private readonly idleMs = 200, private readonly maxWaitMs = 2000) {
+    db.pragma('wal_autocheckpoint = 0');
+  }
+
+  /** Called on every write statement: (re)arms the checkpoint. */
+  wrote(): void {
+    const now = Date.now();
+    if (this.firstWrite === 0) this.firstWrite = now;
+    const wait = Math.max(0, Math.min(this.idleMs, this.firstWrite + this.maxWaitMs - now));
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.run(), wait).unref();
+  }
+
+  private run(): void {
+    this.timer = undefined;
+    if (!this.db.open) return;
+    // Inside a transaction (someone's BEGIN between statements) it would miss the open
+    // writes: come back after another pause.
+    if (this.db.inTransaction) {
+      this.timer = setTimeout(() => this.run(), this.idleMs).unref();
+      return;
+    }
+    this.firstWrite = 0;
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (err) {
+      log.warn({ err }, 'idle WAL checkpoint failed; the next one retries');
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
