@@ -51,6 +51,7 @@ export async function main(argv: string[]): Promise<void> {
   const stop = (signal: string) => {
     log.info({ signal }, 'tsnetd stopping; containers keep running');
     server.close();
+    api.close();
     api.closeAllConnections();
     void (docker?.close() ?? Promise.resolve()).then(() => engine.close()).finally(() => {
       if (existsSync(p.apiSocket)) unlinkSync(p.apiSocket);
