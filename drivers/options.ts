@@ -18,18 +18,21 @@ export function parseBool(value: string, field: string): boolean {
   }
 }
 
+/** An integer option in [min, max]; the error names the field and what the number is. */
+function intIn(value: string | number, field: string, what: string, min: number, max: number): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${field}: ${what} ${value} is out of range ${min}-${max}`, field);
+  return n;
+}
+
 /** MTU: 68 (IPv4 minimum) .. 65535. */
 export function parseMtu(value: string | number, field: string): number {
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < 68 || n > 65535) throw new ConfigError(`${field}: MTU ${value} is out of range 68-65535`, field);
-  return n;
+  return intIn(value, field, 'MTU', 68, 65535);
 }
 
 /** A link's TX/RX queue count: 1..4096 (the kernel's limit). */
 export function parseQueues(value: string | number, field: string): number {
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 4096) throw new ConfigError(`${field}: queue count ${value} is out of range 1-4096`, field);
-  return n;
+  return intIn(value, field, 'queue count', 1, 4096);
 }
 
 export function checkMac(mac: string, field: string): string {

@@ -15,30 +15,30 @@ import type { Db } from './sql.js';
 export class IdleCheckpointer {
   private timer: NodeJS.Timeout | undefined;
   private firstWrite = 0;
+  private lastWrite = 0;
 
   constructor(private readonly db: Db, private readonly idleMs = 200, private readonly maxWaitMs = 2000) {
     db.pragma('wal_autocheckpoint = 0');
   }
 
-  /** Called on every write statement: (re)arms the checkpoint. */
+  /** Called on every write statement (a hot path): notes the time; one timer per quiet period. */
   wrote(): void {
-    const now = Date.now();
-    if (this.firstWrite === 0) this.firstWrite = now;
-    const wait = Math.max(0, Math.min(this.idleMs, this.firstWrite + this.maxWaitMs - now));
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.run(), wait).unref();
+    this.lastWrite = Date.now();
+    if (this.timer) return;
+    this.firstWrite = this.lastWrite;
+    this.timer = setTimeout(() => this.tick(), this.idleMs).unref();
   }
 
-  private run(): void {
+  private tick(): void {
     this.timer = undefined;
     if (!this.db.open) return;
-    // Inside a transaction (someone's BEGIN between statements) it would miss the open
-    // writes: come back after another pause.
-    if (this.db.inTransaction) {
-      this.timer = setTimeout(() => this.run(), this.idleMs).unref();
+    const wait = Math.min(this.lastWrite + this.idleMs, this.firstWrite + this.maxWaitMs) - Date.now();
+    // Writes since the timer was set, or someone's BEGIN between statements (a checkpoint
+    // would miss its open writes): look again later.
+    if (wait > 0 || this.db.inTransaction) {
+      this.timer = setTimeout(() => this.tick(), wait > 0 ? wait : this.idleMs).unref();
       return;
     }
-    this.firstWrite = 0;
     try {
       this.db.pragma('wal_checkpoint(PASSIVE)');
     } catch (err) {

@@ -10,19 +10,17 @@ export type Stmt = Database.Statement<unknown[], unknown>;
 
 /** Prepares each SQL text once per connection; `onWrite` hears of every write statement handed out. */
 export class Statements {
-  private readonly cache = new Map<string, Stmt>();
-  private readonly writes = new Set<Stmt>();
+  private readonly cache = new Map<string, { stmt: Stmt; write: boolean }>();
   constructor(private readonly db: Db, private readonly onWrite?: () => void) {}
 
   get(sql: string): Stmt {
     let s = this.cache.get(sql);
     if (!s) {
-      s = this.db.prepare(sql);
+      s = { stmt: this.db.prepare(sql), write: /^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(sql) };
       this.cache.set(sql, s);
-      if (/^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(sql)) this.writes.add(s);
     }
-    if (this.onWrite && this.writes.has(s)) this.onWrite();
-    return s;
+    if (s.write) this.onWrite?.();
+    return s.stmt;
   }
 }
 

@@ -32,6 +32,32 @@ export const IPVLAN_MODES = { l2: 0, l3: 1, l3s: 2 } as const;
 export type MacvlanMode = keyof typeof MACVLAN_MODES;
 export type IpvlanMode = keyof typeof IPVLAN_MODES;
 
+/** nlmsghdr types and flags shared by the rtnetlink and nfnetlink sockets. */
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_ACK = 0x4;
+
+/**
+ * One netlink message: nlmsghdr (port id 0: the kernel answers to the sending socket), then
+ * the payload's parts written in place, padded to 4 bytes.
+ */
+export function nlmsg(type: number, flags: number, seq: number, payload: Uint8Array | Uint8Array[]): Buffer {
+  const parts = Array.isArray(payload) ? payload : [payload];
+  const len = parts.reduce((n, b) => n + b.length, 16);
+  const out = Buffer.alloc((len + 3) & ~3);
+  out.writeUInt32LE(len, 0);
+  out.writeUInt16LE(type, 4);
+  out.writeUInt16LE(flags, 6);
+  out.writeUInt32LE(seq >>> 0, 8);
+  let off = 16;
+  for (const b of parts) {
+    out.set(b, off);
+    off += b.length;
+  }
+  return out;
+}
+
 /** One netlink attribute (header + payload + padding to 4 bytes). */
 export function nlattr(type: number, payload: Uint8Array | Uint8Array[], nested = false): Buffer {
   const body = Buffer.concat(Array.isArray(payload) ? payload : [payload]);
@@ -119,9 +145,8 @@ export function networkOf(addr: Buffer, prefixLen: number): Buffer {
 function u32be(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; }
 
 /** The peer of a veth: a struct ifinfomsg followed by link attributes (VETH_INFO_PEER). */
-/** IFLA_NUM_TX_QUEUES and IFLA_NUM_RX_QUEUES, both `n` (1..4096, the kernel's limit). */
-export function queueAttrs(n: number, field: string): { numTxQueues: number; numRxQueues: number } {
-  if (!Number.isInteger(n) || n < 1 || n > 4096) throw new ConfigError(`${field}: ${n} queues is out of range 1-4096`, field);
+/** IFLA_NUM_TX_QUEUES and IFLA_NUM_RX_QUEUES, both `n` (the kernel refuses 0 and more than 4096: EINVAL). */
+export function queueAttrs(n: number): { numTxQueues: number; numRxQueues: number } {
   return { numTxQueues: n, numRxQueues: n };
 }
 
@@ -133,7 +158,7 @@ export function vethPeer(peer: { name: string; netnsFd?: number; mac?: string; m
   if (peer.netnsFd !== undefined) attrs.netNsFd = peer.netnsFd;
   if (peer.mac !== undefined) attrs.address = parseMac(peer.mac, 'veth.peerMac');
   if (peer.mtu !== undefined) attrs.mtu = peer.mtu;
-  if (peer.queues !== undefined) Object.assign(attrs, queueAttrs(peer.queues, 'veth.queues'));
+  if (peer.queues !== undefined) Object.assign(attrs, queueAttrs(peer.queues));
   s.emit(ifla.formatLinkAttrs(attrs));
   return nlattr(VETH_INFO_PEER, s.bufs, true);
 }

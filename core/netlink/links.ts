@@ -157,7 +157,7 @@ export async function createLink(h: NlHandle, spec: CreateLinkSpec): Promise<voi
   const attrs: ifla.LinkAttrs = { ifname: spec.name, linkinfo: info };
   if (spec.mtu !== undefined) attrs.mtu = spec.mtu;
   if (spec.mac !== undefined) attrs.address = parseMac(spec.mac);
-  if (spec.queues !== undefined) Object.assign(attrs, queueAttrs(spec.queues, 'queues'));
+  if (spec.queues !== undefined) Object.assign(attrs, queueAttrs(spec.queues));
   if (spec.master !== undefined) attrs.master = typeof spec.master === 'number' ? spec.master : await linkIndex(h, spec.master, op);
   if (spec.netnsFd !== undefined) attrs.netNsFd = spec.netnsFd;
   if (parent !== undefined) attrs.link = u32(parent);

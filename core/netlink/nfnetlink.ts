@@ -8,18 +8,15 @@ import { statSync } from 'node:fs';
 import { getSystemErrorMap } from 'node:util';
 import { createNetlink, type NetlinkMessage, type NetlinkSocket } from 'netlink';
 import { KernelError } from '../errors.js';
-import { nlattr } from './encode.js';
+import { NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR, nlattr, nlmsg } from './encode.js';
 
-export { nlattr };
+export { NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR, nlattr, nlmsg };
 
 export const NETLINK_NETFILTER = 12;
 export const NFNL_SUBSYS_NFTABLES = 10;
 export const NFNL_MSG_BATCH_BEGIN = 0x10;
 export const NFNL_MSG_BATCH_END = 0x11;
-export const NLMSG_ERROR = 2;
 
-export const NLM_F_REQUEST = 0x1;
-export const NLM_F_ACK = 0x4;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
 export const NLM_F_CAPPED = 0x100;
@@ -35,17 +32,6 @@ export function nfgenmsg(family: number, resId: number): Buffer {
   b.writeUInt8(family, 0);
   b.writeUInt16BE(resId, 2);
   return b;
-}
-
-/** One netlink message: nlmsghdr (port id 0: the kernel answers to the sending socket). */
-export function nlmsg(type: number, flags: number, seq: number, payload: Buffer): Buffer {
-  const out = Buffer.alloc(16 + ((payload.length + 3) & ~3));
-  out.writeUInt32LE(16 + payload.length, 0);
-  out.writeUInt16LE(type, 4);
-  out.writeUInt16LE(flags, 6);
-  out.writeUInt32LE(seq >>> 0, 8);
-  payload.copy(out, 16);
-  return out;
 }
 
 /** A message of a batch before sequence numbers are assigned. */

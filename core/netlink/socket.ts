@@ -8,6 +8,7 @@ import { getSystemErrorMap } from 'node:util';
 import { parseError, rt, type NetlinkMessage } from 'netlink';
 import { KernelError } from '../errors.js';
 import { native } from '../native/index.js';
+import { NLM_F_ACK, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, nlmsg } from './encode.js';
 
 export interface NlHandle {
   /** 'host' or the netns path/label the socket was opened in. */
@@ -16,14 +17,9 @@ export interface NlHandle {
   close(): void;
 }
 
-const NLMSG_ERROR = 2;
 const NLM_F_DUMP = 0x300;
 
 interface Pending { msg: Buffer; seq: number; dump: boolean; op: string; resolve: (m: NetlinkMessage[]) => void; reject: (e: unknown) => void }
-
-const NLMSG_DONE = 3;
-const NLM_F_REQUEST = 1;
-const NLM_F_ACK = 4;
 
 /**
  * A handle over a socket of core/native (synchronous: the kernel answers rtnetlink requests
@@ -45,7 +41,7 @@ class NlSocket implements NlHandle {
   request(op: string, type: number, bufs: Uint8Array[], flags: number): Promise<NetlinkMessage[]> {
     if (this.closed) return Promise.reject(new KernelError(op, 9, 'EBADF', `netlink handle (${this.netns}) is closed`));
     const seq = this.seq = (this.seq % 0x7fffffff) + 1;
-    const msg = encodeMessage(type, NLM_F_REQUEST | NLM_F_ACK | flags, seq, bufs);
+    const msg = nlmsg(type, NLM_F_REQUEST | NLM_F_ACK | flags, seq, bufs);
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) process.nextTick(() => this.flush());
       this.pending.push({ msg, seq, dump: isDump(type, flags), op, resolve, reject });
@@ -96,22 +92,6 @@ export function isDump(type: number, flags: number): boolean {
   return type % 4 === 2 && (flags & NLM_F_DUMP) === NLM_F_DUMP;
 }
 
-/** One netlink message: header (length, type, flags, seq, port 0) and the payload, 4-aligned. */
-function encodeMessage(type: number, flags: number, seq: number, bufs: Uint8Array[]): Buffer {
-  const len = bufs.reduce((n, b) => n + b.length, 16);
-  const msg = Buffer.alloc((len + 3) & ~3);
-  msg.writeUInt32LE(len, 0);
-  msg.writeUInt16LE(type, 4);
-  msg.writeUInt16LE(flags, 6);
-  msg.writeUInt32LE(seq, 8);
-  let off = 16;
-  for (const b of bufs) {
-    msg.set(b, off);
-    off += b.length;
-  }
-  return msg;
-}
-
 /** Answers by seq, without the end-of-dump and plain-ACK markers (an error answer is kept). */
 function splitMessages(raw: Buffer): Map<number, NetlinkMessage[]> {
   const out = new Map<number, NetlinkMessage[]>();
@@ -122,10 +102,10 @@ function splitMessages(raw: Buffer): Map<number, NetlinkMessage[]> {
     const flags = raw.readUInt16LE(off + 6);
     const seq = raw.readUInt32LE(off + 8);
     const data = raw.subarray(off + 16, off + len);
-    const list = out.get(seq) ?? [];
+    let list = out.get(seq);
+    if (!list) out.set(seq, (list = []));
     const ack = type === NLMSG_ERROR && data.length >= 4 && data.readInt32LE(0) === 0 && list.length > 0;
     if (type !== NLMSG_DONE && !ack) list.push({ type, flags, seq, port: raw.readUInt32LE(off + 12), data });
-    out.set(seq, list);
     off += (len + 3) & ~3;
   }
   return out;

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { ConfigError } from '../errors.js';
 import { nlattr } from './encode.js';
 import {
-  filterInfo, mirredParms, parseTbfOptions, parseU32Redirects, qdiscMessage, ratespec, redirectFilterMessage,
+  filterInfo, mirredParms, parseTbfOptions, parseU32Redirects, tcMessage, ratespec, redirectFilterMessage,
   tbfOptions, tcmsg, u32MatchAllSel, u32RedirectOptions, xmitTicks, INGRESS_HANDLE, TBF_HANDLE, TC_H_INGRESS, TC_H_ROOT,
   htbQdiscOptions, htbClassOptions, htbQuantum, fifoOptions, u32Sel, prefixKeys, prefixFilter, classifyFilterMessage,
   parseHtbDefault, parseHtbClassOptions, parseFifoLimit, parseU32Sel, parseU32Classify, tcHandle,
@@ -76,15 +76,15 @@ test('tbf options refuse what the kernel cannot hold', () => {
 });
 
 test('qdisc messages: tbf root 1: with nested TCA_OPTIONS; ingress ffff: under TC_H_INGRESS; delete has no kind', () => {
-  const tbf = qdiscMessage(3, TBF_HANDLE, TC_H_ROOT, 'tbf', tbfOptions({ rateBytes: 1_000_000, burstBytes: 100_000, limitBytes: 125_000 }));
+  const tbf = tcMessage(3, TBF_HANDLE, TC_H_ROOT, 'tbf', tbfOptions({ rateBytes: 1_000_000, burstBytes: 100_000, limitBytes: 125_000 }));
   assert.is(hex(tbf.subarray(0, 20)), hex(tcmsg(3, TBF_HANDLE, TC_H_ROOT)));
   assert.is(hex(tbf.subarray(20, 28)), h('0800 0100 74626600')); // TCA_KIND "tbf\0"
   assert.is(hex(tbf.subarray(28, 32)), h('3400 0280')); // TCA_OPTIONS, len 4+40+8, NLA_F_NESTED
   assert.is(tbf.length, 20 + 8 + 52);
-  assert.is(hex(qdiscMessage(3, INGRESS_HANDLE, TC_H_INGRESS, 'ingress')), h(`
+  assert.is(hex(tcMessage(3, INGRESS_HANDLE, TC_H_INGRESS, 'ingress')), h(`
     00 00 0000 03000000 0000ffff f1ffffff 00000000
     0c00 0100 696e677265737300`)); // TCA_KIND "ingress\0" (len 12)
-  assert.is(hex(qdiscMessage(3, 0, TC_H_ROOT)), hex(tcmsg(3, 0, TC_H_ROOT)));
+  assert.is(hex(tcMessage(3, 0, TC_H_ROOT)), hex(tcmsg(3, 0, TC_H_ROOT)));
 });
 
 test('u32 selector: flags=TERMINAL, nkeys=1, one key mask 0 val 0 off 0 (16 + 16 bytes)', () => {
@@ -159,7 +159,7 @@ test('htb handles: root 1:, classes 1:1 and 1:30 (minor 0x30), leaves 10: and 30
 
 test('htb qdisc: root 1:, TCA_OPTIONS { TCA_HTB_INIT tc_htb_glob: version 3, rate2quantum 10, defcls, debug 0, direct_pkts 0 }', () => {
   assert.is(hex(htbQdiscOptions(0x30)), h('1800 0200  03000000 0a000000 30000000 00000000 00000000'));
-  assert.is(hex(qdiscMessage(4, HTB_HANDLE, TC_H_ROOT, 'htb', htbQdiscOptions(1))), h(`
+  assert.is(hex(tcMessage(4, HTB_HANDLE, TC_H_ROOT, 'htb', htbQdiscOptions(1))), h(`
     00 00 0000 04000000 00000100 ffffffff 00000000
     0800 0100 68746200
     1c00 0280
@@ -173,7 +173,7 @@ test('htb class: TCA_HTB_PARMS tc_htb_opt (rate, ceil, buffer and cbuffer in 64 
     00 01 0000 0000 0000 400d0300
     00 01 0000 0000 0000 400d0300
     d0121300 d0121300 204e0000 00000000 00000000`)); // 16000 B at 200 kB/s = 80 ms = 1250000 ticks; quantum 20000
-  const msg = qdiscMessage(4, HTB_SHAPED_CLASS, HTB_HANDLE, 'htb', got);
+  const msg = tcMessage(4, HTB_SHAPED_CLASS, HTB_HANDLE, 'htb', got);
   assert.is(hex(msg.subarray(0, 20)), h('00 00 0000 04000000 30000100 00000100 00000000'));
   assert.is(hex(msg.subarray(28, 32)), h('3400 0280'));
 });
@@ -200,7 +200,7 @@ test('htb quantum: rate / 10 within 1000..200000, as the kernel picks at r2q 10'
 
 test('fifo leaf: TCA_OPTIONS holds tc_fifo_qopt raw (not nested)', () => {
   assert.is(hex(fifoOptions(21_000)), '08520000');
-  assert.is(hex(qdiscMessage(4, SHAPED_LEAF_HANDLE, HTB_SHAPED_CLASS, 'bfifo', fifoOptions(21_000))), h(`
+  assert.is(hex(tcMessage(4, SHAPED_LEAF_HANDLE, HTB_SHAPED_CLASS, 'bfifo', fifoOptions(21_000))), h(`
     00 00 0000 04000000 00003000 30000100 00000000
     0a00 0100 626669666f00 0000
     0800 0200 08520000`));

@@ -107,6 +107,12 @@ export function xmitTicks(bytes: number, rateBytes: number): number {
   return Math.min(U32_MAX, Math.floor((bytes * 1e9) / rateBytes / NS_PER_TICK));
 }
 
+const u64 = (v: number): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(v));
+  return b;
+};
+
 /** TCA_OPTIONS payload of a TBF: PARMS (struct tc_tbf_qopt, 36 bytes), RATE64 beyond u32, BURST. */
 export function tbfOptions(t: TbfSpec): Buffer[] {
   if (!(t.rateBytes >= 1 && t.burstBytes >= 1 && t.burstBytes <= U32_MAX && t.limitBytes <= U32_MAX)) {
@@ -117,22 +123,19 @@ export function tbfOptions(t: TbfSpec): Buffer[] {
   qopt.writeUInt32LE(t.limitBytes, 24);
   qopt.writeUInt32LE(xmitTicks(t.burstBytes, t.rateBytes), 28);
   const out = [nlattr(TBF.PARMS, qopt)];
-  if (t.rateBytes > U32_MAX) {
-    const r64 = Buffer.alloc(8);
-    r64.writeBigUInt64LE(BigInt(t.rateBytes));
-    out.push(nlattr(TBF.RATE64, r64));
-  }
+  if (t.rateBytes > U32_MAX) out.push(nlattr(TBF.RATE64, u64(t.rateBytes)));
   // With the burst in bytes the kernel derives the buffer time itself (tbf_change).
   out.push(nlattr(TBF.BURST, u32(t.burstBytes)));
   return out;
 }
 
 /**
- * A whole qdisc (or class) request body: tcmsg, TCA_KIND and, when given, TCA_OPTIONS: nested
- * attributes (an array) or one raw struct (a Buffer: the fifos' tc_fifo_qopt).
+ * A whole qdisc, class or filter request body: tcmsg (`info`: a filter's prio and protocol),
+ * TCA_KIND and, when given, TCA_OPTIONS: nested attributes (an array) or one raw struct (a
+ * Buffer: the fifos' tc_fifo_qopt).
  */
-export function qdiscMessage(ifindex: number, handle: number, parent: number, kind?: string, options?: Buffer[] | Buffer): Buffer {
-  const parts = [tcmsg(ifindex, handle, parent)];
+export function tcMessage(ifindex: number, handle: number, parent: number, kind?: string, options?: Buffer[] | Buffer, info = 0): Buffer {
+  const parts = [tcmsg(ifindex, handle, parent, info)];
   if (kind) parts.push(nlattr(TCA_KIND, cstr(kind)));
   if (options) parts.push(Array.isArray(options) ? nlattr(TCA_OPTIONS, options, true) : nlattr(TCA_OPTIONS, options));
   return Buffer.concat(parts);
@@ -151,12 +154,6 @@ export function htbQdiscOptions(defaultMinor: number): Buffer[] {
 export function htbQuantum(rateBytes: number): number {
   return Math.max(1000, Math.min(200_000, Math.floor(rateBytes / HTB_R2Q)));
 }
-
-const u64 = (v: number): Buffer => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(v));
-  return b;
-};
 
 /**
  * TCA_OPTIONS of an HTB class: TCA_HTB_PARMS (struct tc_htb_opt, 44 bytes: rate, ceil,
@@ -238,11 +235,8 @@ export function prefixFilter(p: { family: 4 | 6; bytes: Buffer; prefixLen: numbe
 
 /** The filter request body: u32 on `parent` with TCA_U32_CLASSID (flowid) and the selector. */
 export function classifyFilterMessage(ifindex: number, parent: number, f: ClassifyFilter): Buffer {
-  return Buffer.concat([
-    tcmsg(ifindex, 0, parent, filterInfo(f.prio, f.ethProto)),
-    nlattr(TCA_KIND, cstr('u32')),
-    nlattr(TCA_OPTIONS, [nlattr(U32.CLASSID, u32(f.classid)), nlattr(U32.SEL, u32Sel(f.keys))], true),
-  ]);
+  const options = [nlattr(U32.CLASSID, u32(f.classid)), nlattr(U32.SEL, u32Sel(f.keys))];
+  return tcMessage(ifindex, 0, parent, 'u32', options, filterInfo(f.prio, f.ethProto));
 }
 
 /** struct tc_mirred (28 bytes): tc_gen (index, capab, action, refcnt, bindcnt), eaction, ifindex. */
@@ -262,11 +256,7 @@ export function u32RedirectOptions(toIfindex: number): Buffer[] {
 
 /** The filter request body: on parent ffff:, protocol all, prio 1, u32 redirecting to toIfindex. */
 export function redirectFilterMessage(ifindex: number, toIfindex: number): Buffer {
-  return Buffer.concat([
-    tcmsg(ifindex, 0, INGRESS_HANDLE, filterInfo(1, ETH_P_ALL)),
-    nlattr(TCA_KIND, cstr('u32')),
-    nlattr(TCA_OPTIONS, u32RedirectOptions(toIfindex), true),
-  ]);
+  return tcMessage(ifindex, 0, INGRESS_HANDLE, 'u32', u32RedirectOptions(toIfindex), filterInfo(1, ETH_P_ALL));
 }
 
 const cstrOf = (b: Buffer | undefined): string => (b ? b.toString('utf8').replace(/\0+$/, '') : '');
@@ -351,13 +341,13 @@ const EXCL = FlagsNew.CREATE | FlagsNew.EXCL;
 /** Adds a TBF as root qdisc (handle 1:) of ifindex; KernelError EEXIST when one is there. */
 export async function addTbfQdisc(h: NlHandle, ifindex: number, t: TbfSpec): Promise<void> {
   const op = `add tbf qdisc on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWQDISC, [qdiscMessage(ifindex, TBF_HANDLE, TC_H_ROOT, 'tbf', tbfOptions(t))], EXCL);
+  await request(h, op, rt.MessageType.NEWQDISC, [tcMessage(ifindex, TBF_HANDLE, TC_H_ROOT, 'tbf', tbfOptions(t))], EXCL);
 }
 
 /** Adds the ingress qdisc (ffff:) of ifindex; KernelError EEXIST when one is there. */
 export async function addIngressQdisc(h: NlHandle, ifindex: number): Promise<void> {
   const op = `add ingress qdisc on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWQDISC, [qdiscMessage(ifindex, INGRESS_HANDLE, TC_H_INGRESS, 'ingress')], EXCL);
+  await request(h, op, rt.MessageType.NEWQDISC, [tcMessage(ifindex, INGRESS_HANDLE, TC_H_INGRESS, 'ingress')], EXCL);
 }
 
 /** Adds, on the ingress qdisc of ifindex, a u32 match-all filter redirecting every packet to toIfindex's egress. */
@@ -369,19 +359,19 @@ export async function addRedirectFilter(h: NlHandle, ifindex: number, toIfindex:
 /** Adds an HTB as root qdisc (handle 1:) of ifindex, unclassified packets to class 1:defaultMinor; KernelError EEXIST when a root qdisc is there. */
 export async function addHtbQdisc(h: NlHandle, ifindex: number, defaultMinor: number): Promise<void> {
   const op = `add htb qdisc on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWQDISC, [qdiscMessage(ifindex, HTB_HANDLE, TC_H_ROOT, 'htb', htbQdiscOptions(defaultMinor))], EXCL);
+  await request(h, op, rt.MessageType.NEWQDISC, [tcMessage(ifindex, HTB_HANDLE, TC_H_ROOT, 'htb', htbQdiscOptions(defaultMinor))], EXCL);
 }
 
 /** Adds HTB class `classid` under the root HTB (1:) of ifindex. */
 export async function addHtbClass(h: NlHandle, ifindex: number, classid: number, c: HtbClassSpec): Promise<void> {
   const op = `add htb class ${tcHandle(classid)} on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWTCLASS, [qdiscMessage(ifindex, classid, HTB_HANDLE, 'htb', htbClassOptions(c))], EXCL);
+  await request(h, op, rt.MessageType.NEWTCLASS, [tcMessage(ifindex, classid, HTB_HANDLE, 'htb', htbClassOptions(c))], EXCL);
 }
 
 /** Adds a pfifo (limit in packets) or bfifo (bytes) qdisc `handle` under class `parent` of ifindex. */
 export async function addFifoQdisc(h: NlHandle, ifindex: number, kind: 'pfifo' | 'bfifo', handle: number, parent: number, limit: number): Promise<void> {
   const op = `add ${kind} qdisc under ${tcHandle(parent)} on ifindex ${ifindex}`;
-  await request(h, op, rt.MessageType.NEWQDISC, [qdiscMessage(ifindex, handle, parent, kind, fifoOptions(limit))], EXCL);
+  await request(h, op, rt.MessageType.NEWQDISC, [tcMessage(ifindex, handle, parent, kind, fifoOptions(limit))], EXCL);
 }
 
 /** Adds, on qdisc `parent` of ifindex, a u32 filter classifying what its keys match into f.classid. */
@@ -399,7 +389,7 @@ export function tcHandle(handle: number): string {
 /** Deletes the root (or ingress) qdisc of ifindex; false when there was none (or no such link). */
 export async function deleteQdisc(h: NlHandle, ifindex: number, which: 'root' | 'ingress'): Promise<boolean> {
   const parent = which === 'root' ? TC_H_ROOT : TC_H_INGRESS;
-  const res = await requestOr(h, `delete ${which} qdisc of ifindex ${ifindex}`, rt.MessageType.DELQDISC, [qdiscMessage(ifindex, 0, parent)], 0, [ENOENT, EINVAL, ENODEV]);
+  const res = await requestOr(h, `delete ${which} qdisc of ifindex ${ifindex}`, rt.MessageType.DELQDISC, [tcMessage(ifindex, 0, parent)], 0, [ENOENT, EINVAL, ENODEV]);
   return res !== undefined;
 }
 

@@ -12,13 +12,12 @@
  * (409 / `fallback`): its host netns differs.
  */
 import type net from 'node:net';
-import { Ajv } from 'ajv';
-import { ConfigError, ConflictError, log, toTsnetError } from '../../core/index.js';
+import { ConfigError, ConflictError, log } from '../../core/index.js';
 import { netnsInode } from '../../core/netns/index.js';
 import { runCni } from '../../cni/index.js';
 import type { Output } from '../../cni/skel/index.js';
 import type { Engine } from '../engine.js';
-import { STATUS, type Route } from './http.js';
+import { bodyCheck, errorReply, type Route } from './http.js';
 
 const schema = {
   type: 'object', required: ['argv0', 'env', 'stdin'], additionalProperties: false,
@@ -31,6 +30,8 @@ const schema = {
 };
 
 interface CniBody { argv0: string; env: Record<string, string>; stdin: string; hostNetns?: number }
+/** One compiled check for both ways in. */
+const checkBody = bodyCheck(schema);
 type Host = { manager: () => Engine['mgr'] };
 
 /** Only the CNI_* variables reach the plugin: the daemon's own paths and settings stay its own. */
@@ -38,8 +39,10 @@ function cniEnv(env: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('CNI_')));
 }
 
-/** Runs one forwarded invocation; ConflictError when the caller must run it itself. */
-async function invoke(b: CniBody, host: Host): Promise<Output> {
+/** Checks and runs one forwarded invocation; ConflictError when the caller must run it itself. */
+async function invoke(body: unknown, host: Host): Promise<Output> {
+  checkBody(body);
+  const b = body as CniBody;
   if (b.hostNetns !== undefined && b.hostNetns !== netnsInode()) {
     throw new ConflictError('tsnetd runs in another network namespace than the caller', 'hostNetns');
   }
@@ -49,8 +52,8 @@ async function invoke(b: CniBody, host: Host): Promise<Output> {
 export function cniRoutes(engine: Pick<Engine, 'mgr'>): Route[] {
   const host = { manager: () => engine.mgr };
   return [{
-    method: 'POST', path: '/v1/cni', schema, handler: async (r) => {
-      const out = await invoke(r.body as CniBody, host);
+    method: 'POST', path: '/v1/cni', handler: async (r) => {
+      const out = await invoke(r.body, host);
       if (r.query.get('raw') !== '1') return { body: out };
       return {
         stream: (res) => {
@@ -74,7 +77,6 @@ export function cniRoutes(engine: Pick<Engine, 'mgr'>): Route[] {
  */
 export const WIRE_MAGIC = '\0CNI1 ';
 const MAX_FRAME = (1 << 20) + 64;
-const validate = new Ajv({ strict: false, validateSchema: false }).compile<CniBody>(schema);
 
 /** Serves one CNI wire connection whose first bytes (`first`) were already read. */
 export function cniWireHandler(engine: Pick<Engine, 'mgr'>): (socket: net.Socket, first: Buffer) => void {
@@ -82,8 +84,8 @@ export function cniWireHandler(engine: Pick<Engine, 'mgr'>): (socket: net.Socket
   return (socket, first) => {
     socket.on('error', (err) => log.debug({ err }, 'cni wire connection failed'));
     readFrame(socket, first)
-      .then((body) => answer(body, host))
-      .catch((err: unknown) => refusal(err))
+      .then((body) => invoke(body, host))
+      .then((out) => frame('exit', out.exitCode, out.stdout), refusal)
       .then((frame) => socket.end(frame), (err: unknown) => {
         log.error({ err }, 'cni wire answer failed');
         socket.destroy();
@@ -91,21 +93,10 @@ export function cniWireHandler(engine: Pick<Engine, 'mgr'>): (socket: net.Socket
   };
 }
 
-async function answer(body: unknown, host: Host): Promise<Buffer> {
-  if (!validate(body)) {
-    const e = validate.errors?.[0];
-    throw new ConfigError(`cni request ${e?.instancePath || 'body'}: ${e?.message ?? 'invalid'}`, 'body');
-  }
-  const out = await invoke(body, host);
-  return frame('exit', out.exitCode, out.stdout);
-}
-
 function refusal(err: unknown): Buffer {
-  const e = toTsnetError(err);
-  if (e instanceof ConflictError && e.field === 'hostNetns') return frame('fallback', 0, e.message);
-  const status = STATUS[e.code];
-  if (status >= 500) log.error({ err: e }, 'cni wire request failed');
-  return frame('error', status, JSON.stringify({ message: e.message, code: e.code, ...(e.field ? { field: e.field } : {}) }));
+  if (err instanceof ConflictError && err.field === 'hostNetns') return frame('fallback', 0, err.message);
+  const { status, body } = errorReply(err, { path: 'cni wire' });
+  return frame('error', status, JSON.stringify(body));
 }
 
 function frame(kind: 'exit' | 'fallback' | 'error', n: number, body: string): Buffer {

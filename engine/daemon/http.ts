@@ -24,19 +24,34 @@ export interface Route {
   handler: (req: Request) => Promise<Reply | void> | Reply | void;
 }
 
-/** The HTTP status of each error code (the CNI wire reports the same numbers). */
-export const STATUS: Record<ErrorCode, number> = {
+const STATUS: Record<ErrorCode, number> = {
   config: 400, 'not-found': 404, conflict: 409, 'try-again': 503, kernel: 500, exec: 500, internal: 500,
 };
 const MAX_BODY = 1 << 20;
 const ajv = new Ajv({ allErrors: false, strict: false, validateSchema: false });
 
-interface Compiled { method: string; re: RegExp; keys: string[]; validate?: ValidateFunction; handler: Route['handler'] }
+interface Compiled { method: string; re: RegExp; keys: string[]; check?: (body: unknown) => void; handler: Route['handler'] }
 
 function compile(r: Route): Compiled {
   const keys: string[] = [];
   const re = new RegExp(`^${r.path.replace(/:(\w+)/g, (_m, k: string) => (keys.push(k), '([^/]+)'))}$`);
-  return { method: r.method, re, keys, ...(r.schema ? { validate: ajv.compile(r.schema) } : {}), handler: r.handler };
+  return { method: r.method, re, keys, ...(r.schema ? { check: bodyCheck(r.schema) } : {}), handler: r.handler };
+}
+
+/** A body check for `schema`: throws ConfigError naming the field (what a route's `schema` does). */
+export function bodyCheck(schema: object): (body: unknown) => void {
+  const validate = ajv.compile(schema);
+  return (body) => {
+    if (!validate(body)) throw schemaError(validate);
+  };
+}
+
+/** A failure as the API reports it: the status of its code and {message, code, field}; 5xx are logged. */
+export function errorReply(err: unknown, where: Record<string, unknown>): { status: number; body: { message: string; code: ErrorCode; field?: string } } {
+  const e = toTsnetError(err);
+  const status = STATUS[e.code];
+  if (status >= 500) log.error({ err: e, ...where }, 'api request failed');
+  return { status, body: { message: e.message, code: e.code, ...(e.field ? { field: e.field } : {}) } };
 }
 
 /** An http.Server answering `routes`; the caller listens on the socket and closes it. */
@@ -52,15 +67,13 @@ async function handle(table: Compiled[], req: http.IncomingMessage, res: http.Se
   try {
     const match = find(table, req.method ?? 'GET', url.pathname);
     const body = await readBody(req);
-    if (match.route.validate && !match.route.validate(body)) throw schemaError(match.route.validate);
+    match.route.check?.(body);
     const reply = await match.route.handler({ params: match.params, query: url.searchParams, body, raw: req });
     if (reply && 'stream' in reply) return reply.stream(res);
     send(res, reply?.status ?? (reply?.body === undefined ? 204 : 200), reply?.body);
   } catch (err) {
-    const e = toTsnetError(err);
-    const status = STATUS[e.code];
-    if (status >= 500) log.error({ err: e, method: req.method, path: url.pathname }, 'api request failed');
-    send(res, status, { message: e.message, code: e.code, ...(e.field ? { field: e.field } : {}) });
+    const { status, body } = errorReply(err, { method: req.method, path: url.pathname });
+    send(res, status, body);
   }
 }
 
