@@ -135,14 +135,15 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     });
     // Deleting the host end deletes the peer too, wherever it is: the one undo needed.
     const deleteVeth = () => nl.deleteLink(h, ep.hostIfname);
+    const bridge = bridgeName(net);
     if (placement.kind === 'host-end') {
-      await undo.step('create veth', () => veth().catch((err: unknown) => { bridges.clear(); throw err; }), deleteVeth);
+      await undo.step('create veth', () => explainCreate(veth(), bridge, ep.hostIfname, placement), deleteVeth);
       await undo.step('set up host end', hostEnd);
       return { hostIfname: ep.hostIfname, ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
     }
     const fd = openNetns(placement.netnsPath);
     try {
-      await undo.step('create veth', () => explainExists(veth(fd), ep.hostIfname, placement), deleteVeth);
+      await undo.step('create veth', () => explainCreate(veth(fd), bridge, ep.hostIfname, placement), deleteVeth);
       // The host end (host socket) and the sandbox end (its own socket) are set up at once.
       await settleAll([undo.step('set up host end', hostEnd), configureInterface(fd, placement.ifname, ep.addresses, undo, true, ep.routes)]);
     } finally {
@@ -183,15 +184,25 @@ export async function bridgeLink(name: string): Promise<{ index: number; mac: st
   return entry;
 }
 
-/** EEXIST from a veth create names neither end: say which one is taken. */
-async function explainExists(p: Promise<void>, hostIfname: string, placement: Placement & { kind: 'netns' }): Promise<void> {
+/** Port numbers a Linux bridge can give (BR_MAX_PORTS is 1024, number 0 is never used). */
+export const BRIDGE_MAX_PORTS = 1023;
+
+/**
+ * A veth create's failure in the caller's terms: EEXIST names neither end, so say which name
+ * is taken; EXFULL ("Exchange full") is the bridge out of port numbers. The cached bridge is
+ * dropped on any failure (it may be the stale entry that failed).
+ */
+async function explainCreate(p: Promise<void>, bridge: string, hostIfname: string, placement: Placement): Promise<void> {
   try {
     await p;
   } catch (err) {
     bridges.clear();
-    if (!(err instanceof KernelError && err.errno === 17)) throw err;
+    if (!(err instanceof KernelError)) throw err;
+    if (err.errnoCode === 'EXFULL') throw new ConflictError(`bridge ${bridge} is full: the kernel gives a bridge at most ${BRIDGE_MAX_PORTS} ports`);
+    if (err.errnoCode !== 'EEXIST') throw err;
     if (await nl.getLink(nl.hostNetlink(), hostIfname)) throw new ConflictError(`host interface ${hostIfname} already exists`);
-    throw new ConflictError(`interface ${placement.ifname} already exists in ${placement.netnsPath}`, 'ifname');
+    const where = placement.kind === 'netns' ? placement.netnsPath : 'the host netns';
+    throw new ConflictError(`interface ${placement.ifname} already exists in ${where}`, 'ifname');
   }
 }
 
@@ -199,7 +210,7 @@ async function ignoreExists(p: Promise<unknown>): Promise<void> {
   try {
     await p;
   } catch (err) {
-    if (!(err instanceof KernelError && err.errno === 17)) throw err;
+    if (!(err instanceof KernelError && err.errnoCode === 'EEXIST')) throw err;
   }
 }
 

@@ -1,19 +1,24 @@
 // All-or-nothing attach: each kernel step fails in turn and leaves nothing behind;
 // parallel attaches get unique addresses; detach survives a vanished netns.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { KernelError } from '../core/index.js';
-import { setFaultInjector, type NetworkManager } from '../drivers/index.js';
-import { addrsOf, cleanup, dropSandbox, firewallDump, linkNames, newManager, newSandbox } from './helpers.js';
+import { ConflictError, KernelError } from '../core/index.js';
+import { BRIDGE_MAX_PORTS, setFaultInjector, type NetworkManager } from '../drivers/index.js';
+import { addrsOf, cleanup, dropSandbox, firewallDump, inNs, linkNames, newManager, newSandbox } from './helpers.js';
 
 const t = suite('attach faults and concurrency');
 let mgr: NetworkManager;
 let dbFile: string;
+let bridge: string;
 const sbs: string[] = [];
 
 t.before(async () => {
   ({ mgr, dbFile } = newManager());
-  await mgr.createNetwork({ name: 'faults', subnets: [{ subnet: '10.213.70.0/24' }] });
+  const net = await mgr.createNetwork({ name: 'faults', subnets: [{ subnet: '10.213.70.0/24' }] });
+  bridge = `tsbr-${net.id.slice(0, 10)}`;
 });
 
 t.after(async () => {
@@ -92,6 +97,39 @@ t('detach after the netns vanished still releases addresses and rules', async ()
   assert.is(rowCount('endpoints'), 0);
   assert.is((mgr.store.db.prepare('SELECT count(*) AS n FROM allocations WHERE owner = ?').get(ep.id) as { n: number }).n, 0);
   assert.not.ok((await linkNames()).includes(ep.hostIfname!));
+});
+
+t('a full bridge (the kernel numbers at most 1023 ports) is a clear conflict and leaves nothing', async () => {
+  const s = await newSandbox('full');
+  sbs.push(s);
+  const req = { network: 'faults', sandbox: 'full', placement: { kind: 'netns' as const, netnsPath: s, ifname: 'eth0' } };
+  // The other ports are plain veth pairs, down, in link group 77: one request deletes them all
+  // (each end deleted alone would wait ~15 ms in the kernel).
+  const before = (await linkNames()).length;
+  const free = BRIDGE_MAX_PORTS - (await inNs(undefined, ['ip', '-o', 'link', 'show', 'master', bridge])).stdout.split('\n').filter(Boolean).length;
+  const dir = mkdtempSync(join(tmpdir(), 'tsnet-test-full-'));
+  const batch = join(dir, 'fill.batch');
+  writeFileSync(batch, Array.from({ length: free }, (_, i) => `link add fill${i} group 77 numtxqueues 1 numrxqueues 1 master ${bridge} type veth peer name fillp${i} numtxqueues 1 numrxqueues 1\n`).join(''));
+  try {
+    await inNs(undefined, ['ip', '-batch', batch]);
+    const hostLinks = await linkNames();
+    assert.is(hostLinks.length, before + 2 * free);
+    const allocations = rowCount('allocations');
+    const err = await mgr.attach(req).then(() => undefined, (e: unknown) => e);
+    assert.instance(err, ConflictError);
+    assert.match((err as Error).message, `bridge ${bridge} is full: the kernel gives a bridge at most 1023 ports`);
+    assert.equal(await linkNames(), hostLinks, 'host links');
+    assert.equal(await linkNames(s), ['lo'], 'sandbox links');
+    assert.is(rowCount('endpoints'), 0, 'endpoint rows');
+    assert.is(rowCount('allocations'), allocations, 'IPAM rows');
+  } finally {
+    await inNs(undefined, ['ip', 'link', 'del', 'group', '77']);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // A port number is free again: the same request succeeds.
+  const ep = await mgr.attach(req);
+  assert.equal(await addrsOf(s, 'eth0'), [ep.addresses[0]!.cidr]);
+  await mgr.detach(ep.id);
 });
 
 t.run();

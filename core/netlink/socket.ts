@@ -139,9 +139,14 @@ export function hostNetlink(): NlHandle {
   return host;
 }
 
+/** Linux errnos the kernel's link code gives that libuv's map lacks. */
+const LINUX_ERRNOS = new Map<number, [string, string]>([
+  [54, ['EXFULL', 'exchange full']], // a bridge out of port numbers
+]);
+
 /** Pure: errno (positive) to its code and message. */
 export function errnoName(errno: number): { code: string; message: string } {
-  const entry = getSystemErrorMap().get(-errno);
+  const entry = getSystemErrorMap().get(-errno) ?? LINUX_ERRNOS.get(errno);
   return entry ? { code: entry[0], message: entry[1] } : { code: `E${errno}`, message: `errno ${errno}` };
 }
 
