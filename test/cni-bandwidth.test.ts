@@ -188,7 +188,8 @@ T('bridge -> bandwidth: TBF on the veth, IFB with TBF and a redirect; CHECK; DEL
     await server.stop();
   }
 
-  const del = await cni('tsnet-bandwidth', 'DEL', conf, env);
+  // CNI_ARGS for the IPAM or the runtime: not read by bandwidth (nor by the reference).
+  const del = await cni('tsnet-bandwidth', 'DEL', conf, { ...env, CNI_ARGS: 'IP=10.0.0.9;K8S_POD_NAME=web' });
   assert.equal([del.exitCode, del.raw], [0, '']);
   assert.not.ok((await ifbs()).some((l) => l.ifname === ifb), 'IFB deleted');
   assert.is((await cni('tsnet-bandwidth', 'DEL', conf, env)).exitCode, 0, 'DEL is idempotent');

@@ -135,16 +135,19 @@ T('portmap chained after bridge: DNAT published and answered on 127.0.0.1, CHECK
     const add = await cni('tsnet-bridge', 'ADD', bridgeConf('1.0.0'), env);
     assert.is(add.exitCode, 0, add.raw);
     const pmConf = { cniVersion: '1.0.0', name: 'ctest', type: 'tsnet-portmap', snat: true, prevResult: add.out, runtimeConfig: { portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] } };
-    const pm = await cni('tsnet-portmap', 'ADD', pmConf, env);
+    // CNI_ARGS meant for the IPAM (host-local's IP=) or the runtime's own keys: portmap does
+    // not read them, as the reference does not, on ADD, CHECK and DEL alike.
+    const pmEnv = { ...env, CNI_ARGS: 'IP=10.231.0.99;K8S_POD_NAME=web' };
+    const pm = await cni('tsnet-portmap', 'ADD', pmConf, pmEnv);
     assert.is(pm.exitCode, 0, pm.raw);
     assert.equal((pm.out as { ips: unknown }).ips, (add.out as { ips: unknown }).ips, 'portmap passes prevResult through');
     const ip = ((add.out as { ips: { address: string }[] }).ips[0]?.address ?? '').split('/')[0];
     assert.ok((await publishedPorts()).includes(`tcp . 18080 : ${ip} . 80`), 'the mapping is an element of the nft port map');
     assert.is(await ask(undefined, 'tcp', '127.0.0.1', 18080), 'hello-cni');
-    assert.is((await cni('tsnet-portmap', 'CHECK', pmConf, env)).exitCode, 0);
+    assert.is((await cni('tsnet-portmap', 'CHECK', pmConf, pmEnv)).exitCode, 0);
     const clash = await cni('tsnet-portmap', 'ADD', pmConf, { CNI_CONTAINERID: 'pm2', CNI_NETNS: ns, CNI_IFNAME: 'eth1' });
     assert.is((clash.out as { code: number }).code, skel.CNI_ERR.CONFLICT, clash.raw);
-    assert.is((await cni('tsnet-portmap', 'DEL', pmConf, env)).exitCode, 0);
+    assert.is((await cni('tsnet-portmap', 'DEL', pmConf, pmEnv)).exitCode, 0);
     assert.not.match(await firewallDump(), /18080/);
     assert.is((await cni('tsnet-portmap', 'DEL', pmConf, env)).exitCode, 0);
     assert.is((await cni('tsnet-bridge', 'DEL', bridgeConf('1.0.0'), env)).exitCode, 0);

@@ -336,6 +336,6 @@ async function status(): Promise<void> {
 
 export const bandwidthPlugin: CniPlugin<BandwidthConf, CniHost> = {
   name: 'tsnet-bandwidth',
-  knownArgs: [],
+  knownArgs: null,
   parse, add, del, check, gc, status,
 };

@@ -265,6 +265,6 @@ function mapKey(m: { proto: string; hostIp?: string | undefined; hostPort: numbe
 
 export const portmapPlugin: CniPlugin<PortmapConf, CniHost> = {
   name: 'tsnet-portmap',
-  knownArgs: [],
+  knownArgs: null,
   parse, add, del, check, gc, status,
 };

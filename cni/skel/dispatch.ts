@@ -42,8 +42,12 @@ export interface PluginRequest<C extends BaseConf = BaseConf> {
 /** What a plugin implements; `H` is what it acts through (the network manager host). */
 export interface CniPlugin<C extends BaseConf, H> {
   readonly name: string;
-  /** CNI_ARGS keys it understands besides IgnoreUnknown. */
-  readonly knownArgs: readonly string[];
+  /**
+   * CNI_ARGS keys it understands besides IgnoreUnknown (others are code 4 unless
+   * IgnoreUnknown), or null: it does not read CNI_ARGS at all, as the reference portmap and
+   * bandwidth do not (a chain's `IP=` for the IPAM must not fail them, above all on DEL).
+   */
+  readonly knownArgs: readonly string[] | null;
   /** Validates the configuration (code 7 / 2 naming the field) and returns it typed. */
   parse(raw: Record<string, unknown>): C;
   add(req: PluginRequest<C>, host: H): Promise<CniResult>;
@@ -77,7 +81,7 @@ export async function dispatch<C extends BaseConf, H>(plugin: CniPlugin<C, H>, i
     const v = checkVersion(raw['cniVersion']);
     const env = parseEnv(inv.env);
     checkCommandAllowed(command, v);
-    const req: PluginRequest<C> = { command, env, version: v, args: knownArgs(env.args, plugin.knownArgs), conf: plugin.parse(raw) };
+    const req: PluginRequest<C> = { command, env, version: v, args: plugin.knownArgs === null ? NO_ARGS : knownArgs(env.args, plugin.knownArgs), conf: plugin.parse(raw) };
     if (raw['prevResult'] !== undefined && raw['prevResult'] !== null) req.prevResult = parseResult(raw['prevResult'], v).result;
     if (command === 'GC') req.validAttachments = validAttachments(raw['cni.dev/valid-attachments']);
     switch (command) {
@@ -92,6 +96,8 @@ export async function dispatch<C extends BaseConf, H>(plugin: CniPlugin<C, H>, i
     return fail(err, version);
   }
 }
+
+const NO_ARGS: KnownArgs = Object.freeze({ ignoreUnknown: true, values: Object.freeze({}) });
 
 /** Errors raised before a plugin is chosen (unknown plugin name), in the same format. */
 export function failure(err: unknown, version: string = CURRENT_VERSION): Output {
