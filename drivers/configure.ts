@@ -49,15 +49,20 @@ export async function settleAll(ps: Promise<unknown>[]): Promise<void> {
 
 const fam = (a: EndpointAddress) => (a.family === 4 ? 'v4' : 'v6');
 
-/** A requested route; the gateway defaults to the endpoint's gateway of that family. A default route that exists already is kept. */
+/**
+ * A requested route (CNI `routes`); the gateway defaults to the endpoint's gateway of that
+ * family. Appended, as the reference plugins do since 1.0: a sandbox on two networks whose
+ * routes share a destination (two default gateways, a service CIDR on each) gets both, the
+ * first one added in use. Only an identical route already there (EEXIST) is taken as done.
+ */
 async function addRequestedRoute(h: nl.NlHandle, r: RouteRequest, addrs: EndpointAddress[], dev: number): Promise<void> {
   const family: 4 | 6 = r.dst.includes(':') ? 6 : 4;
   const dst = r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst;
   const gateway = r.gateway ?? addrs.find((a) => a.family === family)?.gateway;
   try {
-    await nl.addRoute(h, { dst, family, dev, ...(gateway ? { gateway } : {}), ...(r.metric !== undefined ? { metric: r.metric } : {}) });
+    await nl.addRoute(h, { dst, family, dev, ...(gateway ? { gateway } : {}), ...(r.metric !== undefined ? { metric: r.metric } : {}) }, { append: true });
   } catch (err) {
-    if (!(dst === 'default' && err instanceof KernelError && err.errno === 17)) throw err;
+    if (!(err instanceof KernelError && err.errnoCode === 'EEXIST')) throw err;
   }
 }
 

@@ -127,6 +127,31 @@ T('bridge: routes and static addresses as the reference does (isDefaultGateway, 
   }
 });
 
+T('bridge: a sandbox on two networks gets both networks\' routes to one destination, appended as the reference does', async () => {
+  const ns = await newSandbox('cni-2routes');
+  const net = (n: number): Json => bridgeConf('1.0.0', {
+    name: `ctwo${n}`, bridge: `cnitwo${n}`,
+    ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: `10.232.${n}.0/24` }]], routes: [{ dst: '10.96.0.0/12' }] },
+  });
+  const env = (n: number) => ({ CNI_CONTAINERID: 'two', CNI_NETNS: ns, CNI_IFNAME: n === 1 ? 'eth0' : 'net1' });
+  const via = async (dst: string) => (await ipJson<{ gateway?: string; dev?: string }[]>(ns, ['route', 'show', dst])).map((r) => `${r.gateway} ${r.dev}`);
+  try {
+    for (const n of [1, 2]) {
+      const add = await cni('tsnet-bridge', 'ADD', net(n), env(n));
+      assert.is(add.exitCode, 0, add.raw);
+    }
+    // The first one added is the one in use (listed first); the other takes over if it goes.
+    assert.equal(await via('10.96.0.0/12'), ['10.232.1.1 eth0', '10.232.2.1 net1']);
+    assert.equal(await via('default'), ['10.232.1.1 eth0', '10.232.2.1 net1']);
+    assert.is((await cni('tsnet-bridge', 'DEL', net(1), env(1))).exitCode, 0);
+    assert.equal(await via('10.96.0.0/12'), ['10.232.2.1 net1']);
+    assert.equal(await via('default'), ['10.232.2.1 net1']);
+    assert.is((await cni('tsnet-bridge', 'DEL', net(2), env(2))).exitCode, 0);
+  } finally {
+    dropSandbox(ns);
+  }
+});
+
 T('portmap chained after bridge: DNAT published and answered on 127.0.0.1, CHECK, DEL removes it', async () => {
   const ns = await newSandbox('cni-pm');
   const env = { CNI_CONTAINERID: 'pm1', CNI_NETNS: ns };

@@ -72,11 +72,17 @@ export function routeMessage(r: RouteSpec, oif: number | undefined, forDelete: b
 const describe = (r: RouteSpec): string =>
   `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}${r.table ? ` table ${r.table}` : ''}`;
 
-/** Adds a route in h's netns. EEXIST (17) when an identical route exists. */
-export async function addRoute(h: NlHandle, r: RouteSpec): Promise<void> {
-  const op = `add route ${describe(r)}`;
+/**
+ * Adds a route in h's netns. EEXIST (17) when a route to the same destination with the same
+ * metric exists, or with `append` (`ip route append`) only when an identical one does: the
+ * new one is then listed after the others (IPv4: used once they are gone; IPv6: another
+ * nexthop of the route).
+ */
+export async function addRoute(h: NlHandle, r: RouteSpec, opts: { append?: boolean } = {}): Promise<void> {
+  const op = `${opts.append ? 'append' : 'add'} route ${describe(r)}`;
   const oif = r.dev === undefined ? undefined : typeof r.dev === 'number' ? r.dev : await linkIndex(h, r.dev, op);
-  await request(h, op, rt.MessageType.NEWROUTE, routeMessage(r, oif, false), FlagsNew.CREATE | FlagsNew.EXCL);
+  const flags = FlagsNew.CREATE | (opts.append ? FlagsNew.APPEND : FlagsNew.EXCL);
+  await request(h, op, rt.MessageType.NEWROUTE, routeMessage(r, oif, false), flags);
 }
 
 /** Deletes a route in h's netns. false when it (or its dev) was already gone. */
