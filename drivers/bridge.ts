@@ -60,8 +60,28 @@ async function createBridge(h: nl.NlHandle, name: string, net: Network<BridgeOpt
   // A network recorded before the option existed has none: off too.
   const bridge = { mcastSnooping: net.options.mcastSnooping ?? false };
   await nl.createLink(h, { name, kind: 'bridge', mac: bridgeMac(net.id), mtu: mtu > 68 ? mtu - 1 : mtu + 1, bridge });
-  await nl.setLinkMtu(h, name, mtu);
+  await Promise.all([nl.setLinkMtu(h, name, mtu), nl.setLinkAlias(h, name, BRIDGE_ALIAS)]);
 }
+
+/**
+ * The alias of a bridge tsnet made (removeNetwork deletes only those, as Docker deletes only
+ * the bridges libnetwork created): a bridge that existed before is someone else's.
+ */
+export const BRIDGE_ALIAS = 'tsnet';
+
+/**
+ * A bridge another network still uses stays, without this network's gateway addresses
+ * (those no other network has); a bridge tsnet did not make stays as it is, as the reference
+ * plugin and Docker leave one (addresses included: an identical one may have been there).
+ */
+async function keepBridge(h: nl.NlHandle, name: string, net: Network<BridgeOptions>, sharing: readonly Network<BridgeOptions>[], ours: boolean): Promise<void> {
+  if (!ours) return;
+  const kept = new Set(sharing.flatMap(gatewayCidrs));
+  for (const cidr of gatewayCidrs(net)) if (!kept.has(cidr)) await nl.delAddr(h, name, cidr);
+}
+
+const gatewayCidrs = (net: Network<BridgeOptions>): string[] =>
+  net.subnets.flatMap((s) => (s.gateway ? [`${s.gateway}/${s.subnet.split('/')[1]}`] : []));
 
 export const bridgeDriver: Driver<BridgeOptions> = {
   name: 'bridge',
@@ -94,10 +114,7 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     const link = await nl.getLink(h, name);
     if (link && link.kind !== 'bridge') throw new ConflictError(`interface "${name}" exists and is not a bridge`, 'bridge');
     if (!link) await createBridge(h, name, net);
-    for (const s of net.subnets) {
-      if (!s.gateway) continue;
-      await ignoreExists(nl.addAddr(h, name, `${s.gateway}/${s.subnet.split('/')[1]}`, { noDad: true }));
-    }
+    for (const cidr of gatewayCidrs(net)) await ignoreExists(nl.addAddr(h, name, cidr, { noDad: true }));
     await nl.setLinkUp(h, name, true);
     // Routing between the bridge and the outside world, and DNAT from 127.0.0.1.
     sysctlSet('net.ipv4.ip_forward', '1');
@@ -107,9 +124,16 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     if (!net.options.icc) sysctlSet('net.bridge.bridge-nf-call-iptables', '1');
   },
 
-  async removeNetwork(net) {
-    bridges.delete(bridgeName(net));
-    await nl.deleteLink(nl.hostNetlink(), bridgeName(net));
+  async removeNetwork(net, others) {
+    const h = nl.hostNetlink();
+    const name = bridgeName(net);
+    bridges.delete(name);
+    const link = await nl.getLink(h, name);
+    if (!link) return;
+    const ours = link.alias === BRIDGE_ALIAS;
+    const sharing = others.filter((o) => bridgeName(o) === name);
+    if (ours && sharing.length === 0) await nl.deleteLink(h, name);
+    else await keepBridge(h, name, net, sharing, ours);
   },
 
   async attach(net, ep, placement, undo) {

@@ -4,7 +4,7 @@ export { settleAll } from './configure.js';
 export { NetworkManager, type CreateNetworkRequest, type AttachRequest, type EndpointInfo, type NetworkInfo, type SubnetRequest, type ReconcileReport } from './manager.js';
 export { parsePortSpec, validatePortRequest, expandPorts, type PortRequest, type PortBinding, type Proto } from './ports.js';
 export { getDriver, usesIpam } from './registry.js';
-export { BRIDGE_MAX_PORTS, bridgeDriver, bridgeLink, bridgeName, type BridgeOptions } from './bridge.js';
+export { BRIDGE_ALIAS, BRIDGE_MAX_PORTS, bridgeDriver, bridgeLink, bridgeName, type BridgeOptions } from './bridge.js';
 export { macvlanDriver, type MacvlanOptions } from './macvlan.js';
 export { hostDriver, noneDriver } from './host-none.js';
 export { checkIfname, checkMac, hostMacFor, parseMtu, parseQueues } from './options.js';

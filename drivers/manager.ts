@@ -232,7 +232,8 @@ export class NetworkManager {
   /** Best-effort teardown of a network (rollback of create, or remove). */
   private async undoNetwork(net: NetworkInfo, driver: AnyDriver): Promise<void> {
     await this.firewall.apply({ remove: this.networkRuleSets(net) });
-    await driver.removeNetwork(net);
+    const others = this.listNetworks().filter((n) => n.id !== net.id && n.driver === net.driver);
+    await driver.removeNetwork(net, others);
     const adopted = new Set((this.store.networks.get(net.id)?.options as { adoptedPools?: string[] } | undefined)?.adoptedPools ?? []);
     this.store.tx(() => {
       // Adopted pools go back to their IPAM caller (unassigned) before the row's cascade.

@@ -78,8 +78,11 @@ export interface Driver<O = unknown> {
   parseOptions(raw: Record<string, string>): O;
   /** Idempotent: makes the network's kernel objects exist (host netns). */
   ensureNetwork(net: Network<O>): Promise<void>;
-  /** Idempotent: removes what ensureNetwork made (host netns). */
-  removeNetwork(net: Network<O>): Promise<void>;
+  /**
+   * Idempotent: removes what ensureNetwork made (host netns). `others` are the driver's other
+   * networks still recorded: what they share with `net` (a bridge) stays.
+   */
+  removeNetwork(net: Network<O>, others: readonly Network<O>[]): Promise<void>;
   /** Creates and configures the endpoint; pushes an undo for every kernel step. */
   attach(net: Network<O>, ep: EndpointPlan, placement: Placement, undo: UndoStack): Promise<AttachResult>;
   /** Idempotent; succeeds when the netns or the link is already gone. */

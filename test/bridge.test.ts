@@ -180,6 +180,37 @@ t('the bridge: multicast snooping off unless asked for, MTU pinned against small
   await mgr.removeNetwork('snoop-on');
 });
 
+t('network rm deletes only a bridge tsnet made and no other network uses; someone else\'s stays as it was', async () => {
+  type L = { ifname: string; ifalias?: string; master?: string };
+  const link = async (dev: string) => (await ipJson<L[]>(undefined, ['link', 'show'])).find((l) => l.ifname === dev);
+  // An admin's bridge with its own address and port, used by a network.
+  await inNs(undefined, ['ip', 'link', 'add', 'adminbr0', 'type', 'bridge']);
+  await inNs(undefined, ['ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'adminbr0']);
+  await inNs(undefined, ['ip', 'link', 'add', 'adminport0', 'master', 'adminbr0', 'type', 'veth', 'peer', 'name', 'adminport1']);
+  try {
+    await mgr.createNetwork({ name: 'on-admin', subnets: [{ subnet: '10.213.64.0/24' }], options: { bridge: 'adminbr0' } });
+    assert.equal(await addrsOf(undefined, 'adminbr0'), ['192.0.2.1/24', '10.213.64.1/24']);
+    await mgr.removeNetwork('on-admin');
+    assert.ok(await link('adminbr0'), 'the admin bridge stays');
+    assert.is((await link('adminport0'))?.master, 'adminbr0', 'with its port');
+    assert.equal(await addrsOf(undefined, 'adminbr0'), ['192.0.2.1/24', '10.213.64.1/24'], 'and its addresses, as the reference plugin leaves them');
+  } finally {
+    await inNs(undefined, ['ip', 'link', 'del', 'adminport0'], [1]);
+    await inNs(undefined, ['ip', 'link', 'del', 'adminbr0'], [1]);
+  }
+  // One bridge tsnet made, used by two networks: it goes with the last of them.
+  await mgr.createNetwork({ name: 'share-a', subnets: [{ subnet: '10.213.65.0/24' }], options: { bridge: 'sharedbr0' } });
+  await mgr.createNetwork({ name: 'share-b', subnets: [{ subnet: '10.213.66.0/24' }], options: { bridge: 'sharedbr0' } });
+  assert.is((await link('sharedbr0'))?.ifalias, 'tsnet');
+  const a = await attach('share-a', 'a');
+  await mgr.removeNetwork('share-b');
+  assert.equal(await addrsOf(undefined, 'sharedbr0'), ['10.213.65.1/24'], 'share-b\'s gateway gone, share-a\'s kept');
+  assert.ok(await canPing(sb('a'), '10.213.65.1'), 'share-a still works');
+  await mgr.detach(a.id);
+  await mgr.removeNetwork('share-a');
+  assert.not.ok(await link('sharedbr0'), 'deleted with the last network');
+});
+
 t('veth ends: one TX/RX queue each unless veth_queues asks for more', async () => {
   type Q = { num_tx_queues: number; num_rx_queues: number };
   const queues = async (ns: string | undefined, dev: string) => {
