@@ -152,6 +152,22 @@ T('bridge: a sandbox on two networks gets both networks\' routes to one destinat
   }
 });
 
+T('bridge: result ips follow the order of ipam.ranges (runtimes take the first as the pod\'s address)', async () => {
+  const ns = await newSandbox('cni-order');
+  const conf = bridgeConf('1.0.0', { name: 'corder', bridge: 'cniorder0', ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: 'fd32::/64' }], [{ subnet: '10.232.9.0/24' }]] } });
+  const env = { CNI_CONTAINERID: 'order', CNI_NETNS: ns };
+  try {
+    const add = await cni('tsnet-bridge', 'ADD', conf, env);
+    assert.is(add.exitCode, 0, add.raw);
+    const ips = (add.out as { ips: { address: string }[] }).ips.map((i) => i.address);
+    assert.equal(ips, ['fd32::2/64', '10.232.9.2/24']);
+    assert.equal((await addrsOf(ns, 'eth0')).sort(), [...ips].sort());
+    assert.is((await cni('tsnet-bridge', 'DEL', conf, env)).exitCode, 0);
+  } finally {
+    dropSandbox(ns);
+  }
+});
+
 T('portmap chained after bridge: DNAT published and answered on 127.0.0.1, CHECK, DEL removes it', async () => {
   const ns = await newSandbox('cni-pm');
   const env = { CNI_CONTAINERID: 'pm1', CNI_NETNS: ns };
@@ -170,7 +186,7 @@ T('portmap chained after bridge: DNAT published and answered on 127.0.0.1, CHECK
     assert.ok((await publishedPorts()).includes(`tcp . 18080 : ${ip} . 80`), 'the mapping is an element of the nft port map');
     assert.is(await ask(undefined, 'tcp', '127.0.0.1', 18080), 'hello-cni');
     assert.is((await cni('tsnet-portmap', 'CHECK', pmConf, pmEnv)).exitCode, 0);
-    const clash = await cni('tsnet-portmap', 'ADD', pmConf, { CNI_CONTAINERID: 'pm2', CNI_NETNS: ns, CNI_IFNAME: 'eth1' });
+    const clash = await cni('tsnet-portmap', 'ADD', pmConf, { CNI_CONTAINERID: 'pm2', CNI_NETNS: ns });
     assert.is((clash.out as { code: number }).code, skel.CNI_ERR.CONFLICT, clash.raw);
     assert.is((await cni('tsnet-portmap', 'DEL', pmConf, pmEnv)).exitCode, 0);
     assert.not.match(await firewallDump(), /18080/);

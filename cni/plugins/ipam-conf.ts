@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isTsnetError } from '../../core/errors.js';
-import { validatePoolSpec, cidrContains } from '../../ipam/index.js';
+import { validatePoolSpec, cidrContains, parseIp } from '../../ipam/index.js';
 import { invalid, type BaseConf, type IpRange } from '../skel/config.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import { cidrFamily, parseDns, type CniDns, type CniRoute } from '../skel/result.js';
@@ -120,18 +120,32 @@ export function requestedIps(conf: BaseConf, args: KnownArgs): string[] {
 }
 
 /**
- * Matches requested addresses to range sets (at most one per set, by subnet); code 7 when an
- * address fits no set or two fit the same one. Returns the address for each set index.
+ * Matches requested addresses to range sets (at most one per set); an address belongs to a
+ * range when it is in its subnet and between its rangeStart and rangeEnd, as in host-local.
+ * Code 7 when an address fits no range or two fit the same set. Returns the address for
+ * each set index.
  */
 export function assignRequested(sets: ResolvedRange[][], ips: string[]): Map<number, string> {
   const out = new Map<number, string>();
   for (const ip of ips) {
-    const i = sets.findIndex((set) => set.some((r) => cidrContains(r.subnet, `${ip}/${ip.includes(':') ? 128 : 32}`)));
-    if (i < 0) throw invalid('ips', `requested address ${ip} is not in any configured range`);
+    const i = sets.findIndex((set) => set.some((r) => inRange(r, ip)));
+    if (i < 0) {
+      const near = sets.flat().find((r) => inSubnet(r, ip));
+      const bounds = near ? ` (in ${near.subnet} but outside ${near.rangeStart ?? 'its start'}-${near.rangeEnd ?? 'its end'})` : '';
+      throw invalid('ips', `requested address ${ip} is not in any configured range${bounds}`);
+    }
     if (out.has(i)) throw invalid('ips', `requested addresses ${out.get(i) ?? ''} and ${ip} fall in the same range set`);
     out.set(i, ip);
   }
   return out;
+}
+
+const inSubnet = (r: ResolvedRange, ip: string) => cidrContains(r.subnet, `${ip}/${ip.includes(':') ? 128 : 32}`);
+
+function inRange(r: ResolvedRange, ip: string): boolean {
+  if (!inSubnet(r, ip)) return false;
+  const v = parseIp(ip, 'ips').value;
+  return (r.rangeStart === undefined || v >= parseIp(r.rangeStart).value) && (r.rangeEnd === undefined || v <= parseIp(r.rangeEnd).value);
 }
 
 /** ipam.routes as result routes (gw kept only when configured). */

@@ -3,7 +3,7 @@
  * MAC, routes and DNS and attaching (ADD); DEL, CHECK (the attachment in the store, the kernel
  * through the manager's check and the prevResult must agree), GC and STATUS.
  */
-import { parseIp, type Pool } from '../../ipam/index.js';
+import { cidrContains, parseIp, type Pool } from '../../ipam/index.js';
 import { checkMac, type EndpointInfo, type NetworkInfo, type NetworkManager, type RouteRequest } from '../../drivers/index.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { PluginRequest } from '../skel/dispatch.js';
@@ -155,5 +155,14 @@ export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; i
     network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
     ...addrs, ...(mac ? { mac } : {}), routes: [...routes.map(routeRequest), ...defaults],
   });
-  return { ep, net, routes, dns };
+  return { ep: { ...ep, addresses: inRangeOrder(ep.addresses, ranges) }, net, routes, dns };
+}
+
+/**
+ * The addresses in the order of their range sets, as host-local lists them (runtimes take
+ * the first of `ips` as the pod's address); the store keeps pools in no such order.
+ */
+function inRangeOrder(addrs: EndpointInfo['addresses'], ranges: ResolvedRange[][]): EndpointInfo['addresses'] {
+  const setOf = (a: EndpointInfo['addresses'][number]) => ranges.findIndex((set) => set.some((r) => cidrContains(r.subnet, `${a.ip}/${a.family === 4 ? 32 : 128}`)));
+  return [...addrs].sort((a, b) => setOf(a) - setOf(b));
 }

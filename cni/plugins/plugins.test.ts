@@ -4,7 +4,7 @@ import { CniError, knownArgs, parseCniArgs } from '../skel/index.js';
 import { parseBridgeConf } from './bridge.js';
 import { parseMacvlanConf } from './macvlan.js';
 import { assignRequested, effectiveRanges, parseResolvConf, requestedIps } from './ipam-conf.js';
-import { bindings, mappingRules, parseConditions } from './portmap.js';
+import { bindings, containerIps, mappingRules, parseConditions } from './portmap.js';
 import { endpointId } from './common.js';
 
 const base = { cniVersion: '1.0.0', name: 'n1', type: 'tsnet-bridge' };
@@ -54,7 +54,14 @@ test('requested addresses from CNI_ARGS IP, args.cni.ips and the ips capability,
   const sets = effectiveRanges(base, ipam);
   assert.equal([...assignRequested(sets, ips)], [[0, '10.1.0.15'], [1, 'fd01::5']]);
   assert.is(err(() => assignRequested(sets, ['192.168.9.9'])).code, 7);
-  assert.is(err(() => assignRequested(sets, ['10.1.0.3', '10.1.0.4'])).code, 7);
+  assert.is(err(() => assignRequested(sets, ['10.1.0.13', '10.1.0.14'])).code, 7);
+  // In the subnet but outside rangeStart-rangeEnd: refused, as host-local refuses it.
+  for (const outside of ['10.1.0.9', '10.1.0.21', '10.1.0.200']) {
+    const e = err(() => assignRequested(sets, [outside]));
+    assert.equal([e.code, e.message], [7, `ips: requested address ${outside} is not in any configured range (in 10.1.0.0/24 but outside 10.1.0.10-10.1.0.20)`]);
+  }
+  assert.equal([...assignRequested(sets, ['10.1.0.10', 'fd01::ffff'])], [[0, '10.1.0.10'], [1, 'fd01::ffff']]);
+  assert.equal([...assignRequested(sets, ['10.1.0.20'])], [[0, '10.1.0.20']]);
   assert.is(err(() => requestedIps(base, knownArgs(parseCniArgs('IP=notanip'), ['IP']))).code, 7);
 });
 
@@ -62,6 +69,18 @@ test('resolv.conf parsing', () => {
   assert.equal(parseResolvConf('# c\nnameserver 10.0.0.1\nnameserver fd00::1\ndomain example.org\nsearch a.org b.org\noptions ndots:2 edns0\n'), {
     nameservers: ['10.0.0.1', 'fd00::1'], domain: 'example.org', search: ['a.org', 'b.org'], options: ['ndots:2', 'edns0'],
   });
+});
+
+test('portmap: the container address of each family as the reference picks it', () => {
+  const ifaces = [{ name: 'cni0' }, { name: 'veth1' }, { name: 'eth0', sandbox: '/run/netns/x' }, { name: 'net1', sandbox: '/run/netns/x' }];
+  const ips = (list: [string, number?][]) => ({ interfaces: ifaces, ips: list.map(([address, i]) => ({ address, ...(i === undefined ? {} : { interface: i }) })) });
+  // Two IPv4 addresses on eth0: only the first is published (one row per mapping and family).
+  assert.equal(containerIps(ips([['10.1.0.2/24', 2], ['10.2.0.2/24', 2], ['fd01::2/64', 2]]), 'eth0'), ['10.1.0.2', 'fd01::2']);
+  // Addresses on the bridge, the host veth or another container interface are skipped.
+  assert.equal(containerIps(ips([['10.1.0.1/24', 0], ['10.3.0.2/24', 3], ['10.1.0.2/24', 2]]), 'eth0'), ['10.1.0.2']);
+  // No interface index (optional in the spec): the address counts.
+  assert.equal(containerIps(ips([['10.55.0.5/24']]), 'eth0'), ['10.55.0.5']);
+  assert.equal(containerIps({ ips: [{ address: '10.55.0.5/24' }] }, 'eth0'), ['10.55.0.5']);
 });
 
 test('portmap: conditions, bindings per family, rules in iptables-save order', () => {

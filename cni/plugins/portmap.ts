@@ -92,13 +92,23 @@ function protoOf(m: PortMapping, i: number): 'tcp' | 'udp' {
   return p;
 }
 
-/** The container's addresses from prevResult: those on an interface in a sandbox (all, if none says). */
-function containerIps(prev: CniResult, ifname: string): string[] {
+/**
+ * The container's address of each family from prevResult, picked as the reference portmap
+ * does: the first one of the family, skipping addresses on an interface known to be another
+ * one than CNI_IFNAME or outside the sandbox (an address without an `interface` index counts).
+ */
+export function containerIps(prev: CniResult, ifname: string): string[] {
   const ifaces = prev.interfaces ?? [];
-  const inSandbox = new Set(ifaces.map((f, i) => (f.sandbox && f.name === ifname ? i : -1)).filter((i) => i >= 0));
-  const anySandbox = new Set(ifaces.map((f, i) => (f.sandbox ? i : -1)).filter((i) => i >= 0));
-  const pick = inSandbox.size > 0 ? inSandbox : anySandbox;
-  return (prev.ips ?? []).filter((ip) => pick.size === 0 || (ip.interface !== undefined && pick.has(ip.interface))).map((ip) => ip.address.split('/')[0] ?? '');
+  const byFamily = new Map<number, string>();
+  for (const ip of prev.ips ?? []) {
+    const addr = ip.address.split('/')[0] ?? '';
+    const family = isIP(addr);
+    if (byFamily.has(family)) continue;
+    const iface = ip.interface === undefined ? undefined : ifaces[ip.interface];
+    if (iface && (iface.name !== ifname || !iface.sandbox)) continue;
+    byFamily.set(family, addr);
+  }
+  return [...byFamily.values()];
 }
 
 /** One row per (mapping, container address of the mapping's family). */
