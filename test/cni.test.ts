@@ -168,6 +168,24 @@ T('bridge: result ips follow the order of ipam.ranges (runtimes take the first a
   }
 });
 
+T('bridge: promiscMode sets the bridge promiscuous on an ADD that asks, also when the network was made without it', async () => {
+  const ns = await newSandbox('cni-promisc');
+  const conf = (promiscMode: boolean) => bridgeConf('1.0.0', { name: 'cpromisc', bridge: 'cnipromisc0', promiscMode, ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: '10.232.10.0/24' }]] } });
+  const env = { CNI_CONTAINERID: 'promisc', CNI_NETNS: ns };
+  const promiscuity = async () => (await ipJson<{ promiscuity: number }[]>(undefined, ['-d', 'link', 'show', 'cnipromisc0']))[0]?.promiscuity;
+  try {
+    assert.is((await cni('tsnet-bridge', 'ADD', conf(false), env)).exitCode, 0);
+    assert.is(await promiscuity(), 0);
+    assert.is((await cni('tsnet-bridge', 'DEL', conf(false), env)).exitCode, 0);
+    const add = await cni('tsnet-bridge', 'ADD', conf(true), env);
+    assert.is(add.exitCode, 0, add.raw);
+    assert.is(await promiscuity(), 1);
+    assert.is((await cni('tsnet-bridge', 'DEL', conf(true), env)).exitCode, 0);
+  } finally {
+    dropSandbox(ns);
+  }
+});
+
 T('portmap chained after bridge: DNAT published and answered on 127.0.0.1, CHECK, DEL removes it', async () => {
   const ns = await newSandbox('cni-pm');
   const env = { CNI_CONTAINERID: 'pm1', CNI_NETNS: ns };

@@ -107,9 +107,11 @@ async function add(req: PluginRequest<BridgeConf>, host: CniHost): Promise<CniRe
   const c = req.conf;
   const { env } = req;
   const { ep, net, routes, dns } = await attachMain(req, host, {
-    kind: KIND, driver: 'bridge', options: networkOptions(c), ...(c.promiscMode ? { afterCreate: setPromisc } : {}),
+    kind: KIND, driver: 'bridge', options: networkOptions(c),
   }, c.isDefaultGateway ?? false);
   try {
+    // On every ADD that asks, as the reference does: a network made without it gets it too.
+    if (c.promiscMode) await setPromisc(net);
     const all = routesFor(ep, routes, c.isDefaultGateway ?? false);
     const bridgeName = (net.options as { bridge?: string }).bridge ?? DEFAULT_BRIDGE;
     // Both MACs without asking the kernel: the bridge's is cached by the driver, the host

@@ -48,8 +48,6 @@ export interface CniNetworkSpec {
   driver: string;
   options: Record<string, string>;
   ranges: ResolvedRange[][];
-  /** Runs once after the network is made (e.g. bridge promiscuous mode). */
-  afterCreate?: (net: NetworkInfo) => Promise<void>;
 }
 
 const READY_KEY = 'cni.ready:';
@@ -107,7 +105,6 @@ async function createCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec, name:
   try {
     narrowRanges(mgr, net, ranges);
     net = mgr.getNetwork(net.id);
-    await spec.afterCreate?.(net);
   } catch (err) {
     await removeCniNetwork(mgr, net).catch(() => undefined);
     throw err;
