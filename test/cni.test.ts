@@ -119,6 +119,13 @@ T('bridge: routes and static addresses as the reference does (isDefaultGateway, 
     assert.not.ok(routes.some((x) => x.dst === 'default'), 'no default route unless asked');
     const [eth0] = await ipJson<{ num_tx_queues: number; num_rx_queues: number }[]>(ns, ['-d', 'link', 'show', 'eth0']);
     assert.equal([eth0?.num_tx_queues, eth0?.num_rx_queues], [2, 2], 'vethQueues');
+    // CHECK holds the container's routes against prevResult's, as the reference does.
+    const checkConf = { ...conf, prevResult: add.out };
+    assert.is((await cni('tsnet-bridge', 'CHECK', checkConf, env)).exitCode, 0);
+    await inNs(ns, ['ip', 'route', 'del', '10.99.0.0/16']);
+    const check = await cni('tsnet-bridge', 'CHECK', checkConf, env);
+    assert.equal([check.exitCode, (check.out as { code: number; details?: string }).code], [1, 102], check.raw);
+    assert.match(check.raw, 'prevResult route 10.99.0.0/16 is not in the container');
     const outside = await cni('tsnet-bridge', 'ADD', { ...conf, runtimeConfig: { ips: ['10.9.9.9/24'] } }, { CNI_CONTAINERID: 'r2', CNI_NETNS: ns, CNI_IFNAME: 'eth1' });
     assert.is((outside.out as { code: number }).code, 7);
     assert.is((await cni('tsnet-bridge', 'DEL', conf, env)).exitCode, 0);

@@ -3,7 +3,9 @@
  * MAC, routes and DNS and attaching (ADD); DEL, CHECK (the attachment in the store, the kernel
  * through the manager's check and the prevResult must agree), GC and STATUS.
  */
-import { cidrContains, parseIp, type Pool } from '../../ipam/index.js';
+import * as nl from '../../core/netlink/index.js';
+import { closeNetns, netlinkIn, openNetns } from '../../core/netns/index.js';
+import { cidrContains, normalizeIp, parseCidr, parseIp, type Pool } from '../../ipam/index.js';
 import { checkMac, type EndpointInfo, type NetworkInfo, type NetworkManager, type RouteRequest } from '../../drivers/index.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { PluginRequest } from '../skel/dispatch.js';
@@ -67,6 +69,30 @@ export async function checkAttachment(mgr: NetworkManager, id: string, req: Plug
   const want = new Set((prev.ips ?? []).filter((ip) => ip.interface === idx).map((ip) => ip.address));
   const have = new Set(ep.addresses.map((a) => a.cidr));
   for (const a of want) if (!have.has(a)) throw new CniError(CNI_ERR.CONFLICT, `prevResult address ${a} is not on ${env.ifname}`, 'prevResult.ips');
+  await checkRoutes(env.netns, prev.routes ?? []);
+}
+
+/**
+ * Each route of prevResult is in the container's main table, as the reference CHECK requires:
+ * same destination and, when given, same gateway (a default route by destination alone).
+ */
+async function checkRoutes(netnsPath: string, routes: readonly CniRoute[]): Promise<void> {
+  if (routes.length === 0) return;
+  const fd = openNetns(netnsPath);
+  const h = netlinkIn(fd);
+  try {
+    const have = [...(await nl.listRoutes(h, 4)), ...(await nl.listRoutes(h, 6))];
+    routes.forEach((r, i) => {
+      const { family, cidr } = parseCidr(r.dst, `prevResult.routes[${i}].dst`);
+      const isDefault = cidr === '0.0.0.0/0' || cidr === '::/0';
+      const gw = r.gw === undefined || isDefault ? undefined : normalizeIp(r.gw, `prevResult.routes[${i}].gw`);
+      const found = have.some((x) => x.family === family && x.dst === (isDefault ? 'default' : cidr) && (gw === undefined || x.gateway === gw));
+      if (!found) throw new CniError(CNI_ERR.CONFLICT, `prevResult route ${r.dst}${r.gw ? ` via ${r.gw}` : ''} is not in the container's routing table`, `prevResult.routes[${i}]`);
+    });
+  } finally {
+    h.close();
+    closeNetns(fd);
+  }
 }
 
 /** False when a pool of the network is full (an ADD would fail). */
