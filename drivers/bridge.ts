@@ -169,7 +169,7 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     try {
       await undo.step('create veth', () => explainCreate(veth(fd), bridge, ep.hostIfname, placement), deleteVeth);
       // The host end (host socket) and the sandbox end (its own socket) are set up at once.
-      await settleAll([undo.step('set up host end', hostEnd), configureInterface(fd, placement.ifname, ep.addresses, undo, true, ep.routes)]);
+      await settleAll([undo.step('set up host end', hostEnd), configureInterface(fd, placement.ifname, ep, undo, true)]);
     } finally {
       closeNetns(fd);
     }

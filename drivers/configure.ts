@@ -5,18 +5,21 @@
  * kernel drops its addresses and routes with it.
  */
 import * as nl from '../core/netlink/index.js';
-import { openNetns, closeNetns, netlinkIn } from '../core/netns/index.js';
+import { openNetns, closeNetns, netlinkIn, sysctlSet } from '../core/netns/index.js';
 import { ConflictError, KernelError } from '../core/index.js';
 import type { EndpointAddress, EndpointPlan, RouteRequest } from './types.js';
 import type { UndoStack } from './undo.js';
 
 /**
- * In netns `fd`: `ifname` up (unless the driver created it up), its addresses, and a default route per
- * family with a gateway unless the sandbox already has one (a sandbox on several networks keeps
- * the first network's, as Docker does). Routes and addresses go away with the interface, so the
+ * In netns `fd`: `ifname` without IPv6 when the plan says so, up (unless the driver created
+ * it up), its addresses, and a default route per family with a gateway unless the sandbox
+ * already has one (a sandbox on several networks keeps the first network's, as Docker does),
+ * or exactly the plan's routes. Routes and addresses go away with the interface, so the
  * caller's undo (deleting the interface) covers them.
  */
-export async function configureInterface(fd: number, ifname: string, addrs: EndpointAddress[], undo: UndoStack, bringUp: boolean, routes?: RouteRequest[]): Promise<void> {
+export async function configureInterface(fd: number, ifname: string, ep: Pick<EndpointPlan, 'addresses' | 'routes' | 'ipv6Off'>, undo: UndoStack, bringUp: boolean): Promise<void> {
+  const { addresses: addrs, routes } = ep;
+  if (ep.ipv6Off) await undo.step('disable IPv6', () => disableIpv6(fd, ifname));
   const h = netlinkIn(fd);
   try {
     const link = await nl.getLink(h, ifname);
@@ -37,6 +40,15 @@ export async function configureInterface(fd: number, ifname: string, addrs: Endp
     await settleAll(steps);
   } finally {
     h.close();
+  }
+}
+
+/** disable_ipv6 on `ifname` in netns `fd`; nothing to do on a kernel without IPv6 (moby's rule too). */
+function disableIpv6(fd: number, ifname: string): void {
+  try {
+    sysctlSet(`net/ipv6/conf/${ifname}/disable_ipv6`, '1', fd);
+  } catch (err) {
+    if (!(err instanceof KernelError && err.errnoCode === 'ENOENT')) throw err;
   }
 }
 

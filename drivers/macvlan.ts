@@ -67,7 +67,7 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     const fd = openNetns(placement.netnsPath);
     try {
       await undo.step('create macvlan', () => createIn(fd, spec, placement.netnsPath), () => deleteIn(fd, placement.ifname));
-      await configureInterface(fd, placement.ifname, ep.addresses, undo, false, ep.routes);
+      await configureInterface(fd, placement.ifname, ep, undo, false);
     } finally {
       closeNetns(fd);
     }

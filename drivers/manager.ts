@@ -71,6 +71,13 @@ export interface AttachRequest {
    * gets none.
    */
   preallocated?: boolean;
+  /**
+   * Docker's rule (moby's sandbox code does the same): with no IPv6 address, the sandbox
+   * interface gets IPv6 disabled before it comes up, so it makes no link-local address and
+   * sends no DAD, MLD or router solicitation, each flooded to every port of the bridge. The
+   * engine asks for it; CNI does not (the reference plugins leave IPv6 as the netns has it).
+   */
+  ipv6OffWithoutAddress?: boolean;
 }
 
 export interface EndpointInfo {
@@ -457,6 +464,7 @@ export class NetworkManager {
       const plan: EndpointPlan = {
         id, networkId: net.id, sandbox: req.sandbox, mac, addresses,
         hostIfname: hostIfnameFor(id), ...(req.mtu ? { mtu: req.mtu } : {}), ...(req.routes ? { routes: req.routes } : {}),
+        ...(req.ipv6OffWithoutAddress && !addresses.some((a) => a.family === 6) ? { ipv6Off: true } : {}),
       };
       this.store.endpoints.insert({
         id, networkId: net.id, sandbox: req.sandbox, ifname: req.placement.ifname, mac, addrs: addresses.map((a) => a.cidr),

@@ -60,6 +60,8 @@ export interface EndpointPlan {
   hostIfname: string;
   /** Exactly these routes instead of a default route per family with a gateway (CNI's ipam routes). */
   routes?: RouteRequest[];
+  /** IPv6 disabled on the sandbox interface (AttachRequest.ipv6OffWithoutAddress, no IPv6 address). */
+  ipv6Off?: boolean;
 }
 
 /** What an attach produced, persisted with the endpoint. */

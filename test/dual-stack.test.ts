@@ -37,6 +37,32 @@ t('a dual-stack bridge network: v4 and v6 addresses, default routes, ping6 betwe
   await mgr.removeNetwork('ds');
 });
 
+t('ipv6OffWithoutAddress (the engine, as Docker): IPv6 off on an IPv4-only endpoint\'s interface, kept with an IPv6 address or without the flag', async () => {
+  await mgr.createNetwork({ name: 'v4only', subnets: [{ subnet: '10.213.91.0/24' }] });
+  await mgr.createNetwork({ name: 'ds2', ipv6: true, subnets: [{ subnet: '10.213.92.0/24' }, { subnet: 'fd74:736e:6574:92::/64' }] });
+  const attach = (network: string, s: string, ifname: string, off: boolean) =>
+    mgr.attach({ network, sandbox: s, placement: { kind: 'netns', netnsPath: sbs[s]!, ifname }, ...(off ? { ipv6OffWithoutAddress: true } : {}) });
+  const disabled = async (s: string, dev: string) => (await inNs(sbs[s], ['cat', `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`])).stdout.trim();
+  const v6addrs = async (s: string, dev: string) => (await ipJson<{ addr_info: { family: string; local: string }[] }[]>(sbs[s], ['addr', 'show', 'dev', dev]))
+    .flatMap((l) => l.addr_info.filter((a) => a.family === 'inet6').map((a) => a.local));
+  const off = await attach('v4only', 'v6a', 'eth1', true);
+  const dual = await attach('ds2', 'v6a', 'eth2', true);
+  const kept = await attach('v4only', 'v6b', 'eth1', false);
+  try {
+    assert.is(await disabled('v6a', 'eth1'), '1');
+    assert.equal(await v6addrs('v6a', 'eth1'), [], 'no link-local address either');
+    assert.equal(await addrsOf(sbs['v6a'], 'eth1'), [off.addresses[0]!.cidr]);
+    assert.ok(await canPing(sbs['v6a'], '10.213.91.1'), 'IPv4 works');
+    assert.is(await disabled('v6a', 'eth2'), '0', 'an endpoint with an IPv6 address keeps IPv6');
+    assert.ok((await v6addrs('v6a', 'eth2')).includes(dual.addresses.find((a) => a.family === 6)!.ip));
+    assert.is(await disabled('v6b', 'eth1'), '0', 'without the flag (CNI) the kernel default stays');
+  } finally {
+    for (const ep of [off, dual, kept]) await mgr.detach(ep.id);
+    await mgr.removeNetwork('v4only');
+    await mgr.removeNetwork('ds2');
+  }
+});
+
 t('none: only loopback, up; host: nothing is touched', async () => {
   await mgr.createNetwork({ name: 'none', driver: 'none' });
   await mgr.createNetwork({ name: 'host', driver: 'host' });

@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { run } from '../core/exec/index.js';
 import { cli, cliJson, killDaemon, purgeDaemon, removeDaemonDir, startDaemon, stopDaemon, type Daemon } from './daemon.js';
-import { ipJson, firewallDump, linkNames, settledLinks } from './helpers.js';
+import { inNs, ipJson, firewallDump, linkNames, settledLinks } from './helpers.js';
 
 const t = suite('engine');
 let d: Daemon;
@@ -43,6 +43,9 @@ t('the demo: a network, two containers that ping each other by name, a published
   // The kernel agrees with inspect: the address is on eth0 inside the sandbox.
   const addrs = await ipJson<{ ifname: string; address: string; addr_info: { local: string }[] }[]>(i.NetworkSettings.SandboxKey, ['addr', 'show', 'eth0']);
   assert.is(addrs[0]?.addr_info.find((a) => a.local === ip)?.local, ip);
+  // As Docker: an IPv4-only endpoint's interface has IPv6 off (no link-local chatter on the bridge).
+  assert.equal(addrs[0]?.addr_info.map((a) => a.local), [ip]);
+  assert.is((await inNs(i.NetworkSettings.SandboxKey, ['cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6'])).stdout.trim(), '1');
   assert.is(addrs[0]?.address, i.NetworkSettings.Networks['demo']!.MacAddress);
   assert.equal(i.NetworkSettings.Ports['80/tcp'], [{ HostIp: '127.0.0.1', HostPort: '8080' }]);
   assert.match((await wget('http://127.0.0.1:8080/hostname')).stdout, new RegExp(web.slice(0, 12)));
