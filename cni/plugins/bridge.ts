@@ -87,12 +87,17 @@ function networkOptions(c: BridgeConf): Record<string, string> {
   };
 }
 
-/** Routes the result lists and the sandbox gets: ipam routes, plus defaults when isDefaultGateway. */
+/**
+ * Routes the result lists and the sandbox gets: ipam routes, plus a default route per family
+ * when isDefaultGateway, unless the ipam routes have that family's default already (as the
+ * reference does; one route listed once).
+ */
 export function routesFor(ep: EndpointInfo, ipamRoutesList: CniRoute[], defaultGw: boolean): CniRoute[] {
   const routes = [...ipamRoutesList];
   if (defaultGw) {
     for (const a of ep.addresses) {
-      if (a.gateway) routes.push({ dst: a.family === 4 ? '0.0.0.0/0' : '::/0', gw: a.gateway });
+      const dst = a.family === 4 ? '0.0.0.0/0' : '::/0';
+      if (a.gateway && !ipamRoutesList.some((r) => r.dst === dst)) routes.push({ dst, gw: a.gateway });
     }
   }
   return routes;

@@ -176,7 +176,9 @@ export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; i
   const net = await ensureCniNetwork(mgr, { ...spec, confName: c.name, ranges });
   const id = endpointId(spec.kind, c.name, env.containerId, env.ifname);
   await releaseStale(mgr, id, env, `network ${c.name}`);
-  const defaults = defaultGateway ? net.subnets.filter((sn) => sn.gateway).map((sn) => ({ dst: sn.family === 4 ? '0.0.0.0/0' : '::/0' })) : [];
+  const defaults = defaultGateway
+    ? net.subnets.filter((sn) => sn.gateway).map((sn) => ({ dst: sn.family === 4 ? '0.0.0.0/0' : '::/0' })).filter((d) => !routes.some((r) => r.dst === d.dst))
+    : [];
   const ep = await mgr.attach({
     network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
     ...addrs, ...(mac ? { mac } : {}), routes: [...routes.map(routeRequest), ...defaults],
