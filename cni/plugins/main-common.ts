@@ -75,25 +75,29 @@ export async function checkAttachment(mgr: NetworkManager, id: string, req: Plug
 /**
  * Each route of prevResult is in the container's main table, as the reference CHECK requires:
  * same destination and, when given, same gateway (a default route by destination alone).
+ * Routes a 1.1 result puts in another table are not looked for (no tsnet plugin makes them).
  */
-async function checkRoutes(netnsPath: string, routes: readonly CniRoute[]): Promise<void> {
+async function checkRoutes(netnsPath: string, all: readonly CniRoute[]): Promise<void> {
+  const routes = [...all.entries()].filter(([, r]) => r.table === undefined || r.table === RT_TABLE_MAIN);
   if (routes.length === 0) return;
   const fd = openNetns(netnsPath);
   const h = netlinkIn(fd);
   try {
     const have = [...(await nl.listRoutes(h, 4)), ...(await nl.listRoutes(h, 6))];
-    routes.forEach((r, i) => {
+    for (const [i, r] of routes) {
       const { family, cidr } = parseCidr(r.dst, `prevResult.routes[${i}].dst`);
       const isDefault = cidr === '0.0.0.0/0' || cidr === '::/0';
       const gw = r.gw === undefined || isDefault ? undefined : normalizeIp(r.gw, `prevResult.routes[${i}].gw`);
       const found = have.some((x) => x.family === family && x.dst === (isDefault ? 'default' : cidr) && (gw === undefined || x.gateway === gw));
       if (!found) throw new CniError(CNI_ERR.CONFLICT, `prevResult route ${r.dst}${r.gw ? ` via ${r.gw}` : ''} is not in the container's routing table`, `prevResult.routes[${i}]`);
-    });
+    }
   } finally {
     h.close();
     closeNetns(fd);
   }
 }
+
+const RT_TABLE_MAIN = 254;
 
 /** False when a pool of the network is full (an ADD would fail). */
 export function poolsAvailable(mgr: NetworkManager, net: NetworkInfo): boolean {
