@@ -119,6 +119,9 @@ T('bridge: routes and static addresses as the reference does (isDefaultGateway, 
     assert.not.ok(routes.some((x) => x.dst === 'default'), 'no default route unless asked');
     const [eth0] = await ipJson<{ num_tx_queues: number; num_rx_queues: number }[]>(ns, ['-d', 'link', 'show', 'eth0']);
     assert.equal([eth0?.num_tx_queues, eth0?.num_rx_queues], [2, 2], 'vethQueues');
+    // IPv6 as the netns has it unless ipv6OffWithoutAddress (tsnet's own) asks (eth2 below).
+    const ipv6Disabled = async (dev: string) => (await inNs(ns, ['cat', `/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`])).stdout.trim();
+    assert.is(await ipv6Disabled('eth0'), '0');
     // CHECK holds the container's routes against prevResult's, as the reference does.
     const checkConf = { ...conf, prevResult: add.out };
     assert.is((await cni('tsnet-bridge', 'CHECK', checkConf, env)).exitCode, 0);
@@ -128,6 +131,10 @@ T('bridge: routes and static addresses as the reference does (isDefaultGateway, 
     assert.match(check.raw, 'prevResult route 10.99.0.0/16 is not in the container');
     const outside = await cni('tsnet-bridge', 'ADD', { ...conf, runtimeConfig: { ips: ['10.9.9.9/24'] } }, { CNI_CONTAINERID: 'r2', CNI_NETNS: ns, CNI_IFNAME: 'eth1' });
     assert.is((outside.out as { code: number }).code, 7);
+    const off = await cni('tsnet-bridge', 'ADD', { ...conf, ipv6OffWithoutAddress: true }, { CNI_CONTAINERID: 'r3', CNI_NETNS: ns, CNI_IFNAME: 'eth2' });
+    assert.is(off.exitCode, 0, off.raw);
+    assert.is(await ipv6Disabled('eth2'), '1');
+    assert.is((await cni('tsnet-bridge', 'DEL', { ...conf, ipv6OffWithoutAddress: true }, { CNI_CONTAINERID: 'r3', CNI_NETNS: ns, CNI_IFNAME: 'eth2' })).exitCode, 0);
     assert.is((await cni('tsnet-bridge', 'DEL', conf, env)).exitCode, 0);
   } finally {
     dropSandbox(ns);

@@ -37,6 +37,8 @@ export interface BridgeConf extends BaseConf {
   mcastSnooping?: boolean;
   /** tsnet's own: TX/RX queues of each veth end (default 1). */
   vethQueues?: number;
+  /** tsnet's own: IPv6 off on the container interface when it gets no IPv6 address (default false). */
+  ipv6OffWithoutAddress?: boolean;
   ipam: IpamConf;
 }
 
@@ -49,7 +51,7 @@ const schema = {
       ipMasqBackend: { type: 'string', enum: ['iptables', 'nftables'] }, mtu: { type: 'integer' }, hairpinMode: bool,
       promiscMode: bool, mac: { type: 'string' }, vlan: { type: 'integer', minimum: 0, maximum: 4094 }, vlanTrunk: { type: 'array' },
       preserveDefaultVlan: bool, enabledad: bool, macspoofchk: bool, disableContainerInterface: bool, portIsolation: bool,
-      mcastSnooping: bool, vethQueues: { type: 'integer' }, ipam: ipamSchema, dns: dnsSchema,
+      mcastSnooping: bool, vethQueues: { type: 'integer' }, ipv6OffWithoutAddress: bool, ipam: ipamSchema, dns: dnsSchema,
     },
   }],
 };

@@ -20,6 +20,8 @@ export interface MacvlanConf extends BaseConf {
   mtu?: number;
   mac?: string;
   linkInContainer?: boolean;
+  /** tsnet's own: IPv6 off on the container interface when it gets no IPv6 address (default false). */
+  ipv6OffWithoutAddress?: boolean;
   ipam: IpamConf;
 }
 
@@ -29,7 +31,7 @@ const schema = {
     type: 'object',
     properties: {
       master: { type: 'string' }, mode: { type: 'string' }, mtu: { type: 'integer' }, mac: { type: 'string' },
-      linkInContainer: { type: 'boolean' }, ipam: ipamSchema, dns: dnsSchema,
+      linkInContainer: { type: 'boolean' }, ipv6OffWithoutAddress: { type: 'boolean' }, ipam: ipamSchema, dns: dnsSchema,
     },
   }],
 };

@@ -166,7 +166,7 @@ export function dnsFor(conf: BaseConf, ipam: IpamConf | undefined): CniDns | und
  * DNS, makes sure the tsnet network exists, drops a stale attachment of the same container
  * and ifname, and attaches with the routes (plus default routes when `defaultGateway`).
  */
-export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; ipam: IpamConf }>, host: CniHost,
+export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; ipam: IpamConf; ipv6OffWithoutAddress?: boolean }>, host: CniHost,
   spec: Omit<CniNetworkSpec, 'confName' | 'ranges'>, defaultGateway: boolean): Promise<{ ep: EndpointInfo; net: NetworkInfo; routes: CniRoute[]; dns: CniDns | undefined }> {
   const c = req.conf;
   const { env } = req;
@@ -186,6 +186,7 @@ export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; i
   const ep = await mgr.attach({
     network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
     ...addrs, ...(mac ? { mac } : {}), routes: [...routes.map(routeRequest), ...defaults],
+    ...(c.ipv6OffWithoutAddress ? { ipv6OffWithoutAddress: true } : {}),
   });
   return { ep: { ...ep, addresses: inRangeOrder(ep.addresses, ranges) }, net, routes, dns };
 }
