@@ -2,7 +2,8 @@
  * `npm run bench` (inside a throwaway host netns, see scripts/in-sandbox.mjs):
  * in-process attach and detach latency on a bridge network, for the 1st endpoint and
  * with 999 others attached (the 1000th), without and with two published ports; the 1st is
- * measured again after the others are gone and both samples are pooled against drift.
+ * measured again after the others are gone and both samples are pooled against drift. The
+ * 999 others are attached back to back, and that burst is reported too.
  * Where Debian's reference CNI plugins are installed, the same bridge+host-local setup
  * through the reference `bridge` plugin (exec per call) runs in the same run for scale.
  * Loops are bounded; everything made is removed at the end.
@@ -26,6 +27,8 @@ const SETTLE_MS = Number(process.env['BENCH_SETTLE_MS'] ?? 15_000);
 // default: deleted before detach resolves, as a standalone CNI plugin does.
 const DEFER = process.env['BENCH_DEFER'] === '1';
 deferLinkDeletes(DEFER);
+// BENCH_V6OFF=1: endpoints as the engine attaches them (IPv6 off without an IPv6 address).
+const V6OFF = process.env['BENCH_V6OFF'] === '1';
 
 const fmt = (s: Stats) => fmtStats(s, 3);
 
@@ -34,7 +37,7 @@ interface Samples { attach: Stats; detach: Stats; raw: { attach: number[]; detac
 async function measure(mgr: NetworkManager, netnsPath: string, ports: PortRequest[]): Promise<Samples> {
   const a: number[] = [];
   const d: number[] = [];
-  const req: AttachRequest = { network: 'bench', sandbox: 'bench', placement: { kind: 'netns', netnsPath, ifname: 'eth0' }, ports };
+  const req: AttachRequest = { network: 'bench', sandbox: 'bench', placement: { kind: 'netns', netnsPath, ifname: 'eth0' }, ports, ...(V6OFF ? { ipv6OffWithoutAddress: true } : {}) };
   for (let i = 0; i < 20; i++) await mgr.detach((await mgr.attach(req)).id); // warm-up
   for (let i = 0; i < ROUNDS; i++) {
     const t0 = performance.now();
@@ -89,14 +92,19 @@ async function main(): Promise<void> {
     await mgr.createNetwork({ name: 'bench', subnets: [{ subnet: '10.220.0.0/16' }] });
     const first = await measure(mgr, target, []);
     const firstPorts = await measure(mgr, target, twoPorts);
+    const fillStart = performance.now();
+    const fillTimes: number[] = [];
     for (let i = 0; i < FILL; i++) {
+      const t0 = performance.now();
       if (i % PER_NETNS === 0) {
         fillers.push(join(nsDir, `fill${fillers.length}`));
         createNetns(fillers[fillers.length - 1]!);
       }
-      const ep = await mgr.attach({ network: 'bench', sandbox: `fill${i}`, placement: { kind: 'netns', netnsPath: fillers[fillers.length - 1]!, ifname: `eth${i % PER_NETNS}` }, ports: i % 2 ? twoPorts : [] });
+      const ep = await mgr.attach({ network: 'bench', sandbox: `fill${i}`, placement: { kind: 'netns', netnsPath: fillers[fillers.length - 1]!, ifname: `eth${i % PER_NETNS}` }, ports: i % 2 ? twoPorts : [], ...(V6OFF ? { ipv6OffWithoutAddress: true } : {}) });
       filled.push(ep.id);
+      fillTimes.push(performance.now() - t0);
     }
+    const fillMs = performance.now() - fillStart;
     // Let the kernel finish what 999 new interfaces started (IPv6 DAD, router and MLD
     // solicitations on the sandbox ends, which take the rtnl lock for seconds): the 1000th
     // endpoint is measured in a steady state, as on a host that has run for a while.
@@ -113,7 +121,8 @@ async function main(): Promise<void> {
     const pooled = (a: Samples, b: Samples) => ({ attach: stats([...a.raw.attach, ...b.raw.attach]), detach: stats([...a.raw.detach, ...b.raw.detach]) });
     const one = pooled(first, again);
     const onePorts = pooled(firstPorts, againPorts);
-    console.log(`tsnet in-process, bridge network, ${ROUNDS} rounds each, links ${DEFER ? 'retired (tsnetd mode, BENCH_DEFER=1)' : 'deleted at detach (BENCH_DEFER=1: tsnetd mode)'}`);
+    console.log(`tsnet in-process, bridge network, ${ROUNDS} rounds each, links ${DEFER ? 'retired (tsnetd mode, BENCH_DEFER=1)' : 'deleted at detach (BENCH_DEFER=1: tsnetd mode)'}, IPv6 ${V6OFF ? 'off on IPv4-only endpoints (engine mode, BENCH_V6OFF=1)' : 'as the netns has it (BENCH_V6OFF=1: engine mode)'}`);
+    if (FILL > 0) console.log(`  the ${FILL} others, attached back to back (a burst): ${(fillMs / 1000).toFixed(2)} s, attach ${fmt(stats(fillTimes))}`);
     console.log(`  1st endpoint          attach ${fmt(first.attach)}   detach ${fmt(first.detach)}`);
     console.log(`  1st (after the fill)  attach ${fmt(again.attach)}   detach ${fmt(again.detach)}`);
     console.log(`  ${FILL + 1}th endpoint       attach ${fmt(nth.attach)}   detach ${fmt(nth.detach)}`);
