@@ -37,6 +37,14 @@ for (const mode of ['bridge', 'private'] as const) {
     assert.is(l?.address, e1.mac);
     assert.equal(await addrsOf(s1, 'eth0'), [e1.addresses[0]!.cidr]);
     assert.not.ok((await linkNames()).some((n) => n.startsWith('veth')), 'no veth on the host');
+    if (mode === 'bridge') {
+      // ipv6OffWithoutAddress on a macvlan (made up in the sandbox): IPv6 off, no link-local left.
+      const e3 = await mgr.attach({ network: 'mv-bridge', sandbox: 'm1', placement: { kind: 'netns', netnsPath: s1, ifname: 'eth1' }, ipv6OffWithoutAddress: true });
+      assert.is((await inNs(s1, ['cat', '/proc/sys/net/ipv6/conf/eth1/disable_ipv6'])).stdout.trim(), '1');
+      const [a] = await ipJson<{ addr_info: { family: string }[] }[]>(s1, ['addr', 'show', 'dev', 'eth1']);
+      assert.equal(a?.addr_info.map((x) => x.family), ['inet']);
+      await mgr.detach(e3.id);
+    }
     const reach = await canPing(s1, e2.addresses[0]!.ip);
     assert.is(reach, mode === 'bridge');
     await mgr.detach(e1.id);
