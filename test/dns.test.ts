@@ -194,6 +194,17 @@ test('upstream down: SERVFAIL within a bounded time (refused and silent upstream
   }
 });
 
+test('an upstream without a route (ENETUNREACH): SERVFAIL, and the server keeps answering', async () => {
+  // The sandbox has no route to 10.255.255.53: the forwarder's connect fails at once.
+  const s = await startServer({ upstreams: ['10.255.255.53:53'], forwardTimeoutMs: 400 });
+  try {
+    assert.is((await udp('127.0.0.1', 'example.test', 'A'))?.rcode, 'SERVFAIL');
+    assert.is((await udp('127.0.0.1', 'example.test', 'A'))?.rcode, 'SERVFAIL', 'still there after the first');
+  } finally {
+    await s.close();
+  }
+});
+
 test('pending forwards are bounded; beyond the bound queries are dropped', async () => {
   const silent = dgram.createSocket('udp4');
   await new Promise<void>((r) => silent.bind(5356, '127.0.0.6', r));

@@ -76,8 +76,16 @@ export function udpExchange(query: Buffer, up: Upstream, opts: AttemptOptions): 
       if (answers(msg, query)) finish(msg);
     });
     // connect(): only the upstream's datagrams are delivered, and refusals surface as errors.
-    sock.connect(up.port, up.host, () => {
-      if (!closed) sock.send(query, (err) => err && finish(undefined));
+    // A failed connect (ENETUNREACH: no route to the upstream) calls back with the error and
+    // leaves the socket unconnected, where send(query, cb) would throw from the callback and
+    // end the daemon: that upstream just has no answer.
+    sock.connect(up.port, up.host, (err?: unknown) => {
+      if (closed) return;
+      if (err) {
+        finish(undefined);
+        return;
+      }
+      sock.send(query, (sendErr) => sendErr && finish(undefined));
     });
   });
 }

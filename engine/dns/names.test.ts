@@ -69,4 +69,14 @@ test('replace by id, remove, removeNetwork', () => {
   assert.throws(() => t.add('front', { id: 'x', name: 'x', ips: ['10.1.0.300'] }), /not an IP/);
 });
 
+test('networks are case-sensitive: "web" and "Web" keep their own names', () => {
+  const t = new NameTable();
+  t.add('web', { id: 'a', name: 'lower1', ips: ['10.1.0.2'] });
+  t.add('Web', { id: 'b', name: 'upper1', ips: ['10.2.0.2'] });
+  assert.is(t.lookup('lower1', 'A', ['Web']), undefined);
+  assert.equal(t.lookup('upper1.web', 'A', ['Web']), ['10.2.0.2'], 'the name.network form is still case-insensitive DNS');
+  t.removeNetwork('Web');
+  assert.equal(t.lookup('lower1', 'A', ['web']), ['10.1.0.2']);
+});
+
 test.run();

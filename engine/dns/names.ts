@@ -58,7 +58,7 @@ function familyOf(type: AddressType): 4 | 6 {
 }
 
 export class NameTable {
-  /** network name (lower-case) → entry id → entry */
+  /** network name (as given: networks are case-sensitive) → entry id → entry */
   private readonly networks = new Map<string, Map<string, Stored>>();
 
   /** Adds (or replaces, by id) a container's names and addresses on a network. */
@@ -66,27 +66,25 @@ export class NameTable {
     if (!entry.name) throw new ConfigError('a DNS entry needs a name', 'name');
     const keys = [entry.name, ...(entry.aliases ?? [])].map(normalizeName).filter((k) => k !== '');
     const stored: Stored = { id: entry.id, name: entry.name, keys: [...new Set(keys)], ips: entry.ips.map(canonicalIp) };
-    const net = normalizeName(network);
-    let entries = this.networks.get(net);
-    if (!entries) this.networks.set(net, (entries = new Map()));
+    let entries = this.networks.get(network);
+    if (!entries) this.networks.set(network, (entries = new Map()));
     entries.set(entry.id, stored);
   }
 
   /** Removes one entry; false when it was not there. */
   remove(network: string, id: string): boolean {
-    const net = normalizeName(network);
-    const entries = this.networks.get(net);
+    const entries = this.networks.get(network);
     const removed = entries?.delete(id) ?? false;
-    if (entries && entries.size === 0) this.networks.delete(net);
+    if (entries && entries.size === 0) this.networks.delete(network);
     return removed;
   }
 
   /** Forgets a whole network (on network removal). */
   removeNetwork(network: string): void {
-    this.networks.delete(normalizeName(network));
+    this.networks.delete(network);
   }
 
-  /** The networks (lower-case) an address is registered on, via the entry that holds it. */
+  /** The networks an address is registered on, via the entry that holds it. */
   networksOfIp(ip: string): string[] {
     const canon = isIP(ip) ? canonicalIp(ip) : ip;
     const ids = new Set<string>();
@@ -105,10 +103,12 @@ export class NameTable {
     const q = normalizeName(name);
     let found = false;
     const ips = new Set<string>();
-    for (const network of networkNames.map(normalizeName)) {
+    for (const network of networkNames) {
       const entries = this.networks.get(network);
       if (!entries) continue;
-      const bare = q.endsWith(`.${network}`) ? q.slice(0, -network.length - 1) : undefined;
+      // The `name.network` form: DNS compares names case-insensitively.
+      const suffix = `.${normalizeName(network)}`;
+      const bare = q.endsWith(suffix) ? q.slice(0, -suffix.length) : undefined;
       for (const e of entries.values()) {
         if (!e.keys.includes(q) && (bare === undefined || !e.keys.includes(bare))) continue;
         found = true;
@@ -122,9 +122,9 @@ export class NameTable {
   lookupPtr(ip: string, networkNames: readonly string[]): string | undefined {
     if (!isIP(ip)) return undefined;
     const canon = canonicalIp(ip);
-    for (const network of networkNames.map(normalizeName)) {
+    for (const network of networkNames) {
       for (const e of this.networks.get(network)?.values() ?? []) {
-        if (e.ips.includes(canon)) return `${e.name.toLowerCase()}.${network}`;
+        if (e.ips.includes(canon)) return `${e.name.toLowerCase()}.${normalizeName(network)}`;
       }
     }
     return undefined;
@@ -157,7 +157,7 @@ export class NameTable {
   }
 
   private scopeFor(network: string, client: QueryClient | undefined): string[] {
-    const own = normalizeName(network);
+    const own = network;
     const extra = client ? this.networksOfIp(client.address).filter((n) => n !== own) : [];
     return [own, ...extra];
   }
