@@ -38,6 +38,8 @@ export class Engine {
   /** Containers between runtime.start and being recorded as running, and exits seen then. */
   private readonly starting = new Set<string>();
   private readonly earlyExits = new Map<string, number>();
+  /** Per container: the tail of its queued network changes (connect, disconnect). */
+  private readonly networkChanges = new Map<string, Promise<unknown>>();
 
   private constructor(readonly paths: Paths) {
     // A long-running process: WAL checkpoints when requests pause, not inside one's commit.
@@ -118,14 +120,37 @@ export class Engine {
 
   async connect(ref: string, ctrRef: string, opts: { ipv4?: string; aliases?: string[] }): Promise<void> {
     const net = this.mgr.getNetwork(ref);
-    const c = this.container(ctrRef);
+    const id = this.container(ctrRef).id;
+    await this.perContainer(id, () => this.connectNow(net, id, opts));
+  }
+
+  /**
+   * Runs fn after the container's earlier network changes: each reads the container's config,
+   * attaches or detaches, then writes the config back, so two at once would lose one's write.
+   */
+  private perContainer<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.networkChanges.get(id) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.networkChanges.set(id, tail);
+    void tail.then(() => {
+      if (this.networkChanges.get(id) === tail) this.networkChanges.delete(id);
+    });
+    return run;
+  }
+
+  /** connect, one at a time per container: it reads the config, attaches, then writes it. */
+  private async connectNow(net: NetworkInfo, id: string, opts: { ipv4?: string; aliases?: string[] }): Promise<void> {
+    const c = this.container(id);
     const cfg = this.config(c);
     if (!usesNetworks(cfg.networkMode)) throw new ConfigError(`container ${c.name} uses network mode ${cfg.networkMode}`, 'Container');
     if (net.driver === 'host' || net.driver === 'none') throw new ConfigError(`cannot connect to the ${net.driver} network`, 'Network');
     if (cfg.networks.some((n) => n.network === net.id)) throw new ConflictError(`container ${c.name} is already connected to network "${net.name}"`);
     const entry: ContainerNetwork = { network: net.id, aliases: opts.aliases ?? [], ...(opts.ipv4 ? { ipv4: opts.ipv4 } : {}) };
     if (c.state === 'running' && c.sandbox) {
-      const index = this.endpointsOf(c.id).length;
+      // The first free ethN: a disconnect may have left a gap below the count.
+      const used = new Set(this.endpointsOf(c.id).map((e) => e.ifname));
+      let index = 0;
+      while (used.has(`eth${index}`)) index++;
       await this.attachOne(c, cfg, entry, `eth${index}`, false);
       await this.writeFiles(c, cfg);
     }
@@ -134,6 +159,10 @@ export class Engine {
 
   async disconnect(ref: string, ctrRef: string, force: boolean): Promise<void> {
     const net = this.mgr.getNetwork(ref);
+    await this.perContainer(this.mgr.store.containers.get(ctrRef)?.id ?? ctrRef, () => this.disconnectNow(net, ctrRef, force));
+  }
+
+  private async disconnectNow(net: NetworkInfo, ctrRef: string, force: boolean): Promise<void> {
     const c = this.mgr.store.containers.get(ctrRef);
     if (!c && !force) throw new NotFoundError(`container "${ctrRef}" not found`);
     const names = this.containerNames();

@@ -97,8 +97,19 @@ t('network connect adds an interface live; disconnect removes it', async () => {
   await cli(d, ['network', 'disconnect', 'n2', 'c1']);
   assert.not.match((await cli(d, ['exec', 'c1', 'ip', '-o', 'link'])).stdout, /eth1/);
   assert.not.ok((await inspect('c1')).NetworkSettings.Networks['n2']);
+  // Several connects at once: each one lands in the container's config (they queue per container).
+  const extra = ['n3', 'n4', 'n5', 'n6', 'n7', 'n8'];
+  for (const [i, n] of extra.entries()) await cli(d, ['network', 'create', '--subnet', `10.213.${220 + i}.0/24`, n]);
+  await Promise.all(extra.map((n) => cli(d, ['network', 'connect', n, 'c1'])));
+  assert.equal(Object.keys((await inspect('c1')).NetworkSettings.Networks).sort(), ['n1', ...extra]);
+  // A disconnect leaves a gap (eth2 of n4 stays): the next connect takes the first free ethN.
+  const ifOf = async () => (await cli(d, ['exec', 'c1', 'ip', '-o', '-4', 'addr'])).stdout;
+  const n3if = /(eth\d+) +inet 10\.213\.220\./.exec(await ifOf())?.[1];
+  await cli(d, ['network', 'disconnect', 'n3', 'c1']);
+  await cli(d, ['network', 'connect', 'n2', 'c1']);
+  assert.match(await ifOf(), new RegExp(`${n3if ?? 'none'} +inet 10\\.213\\.213\\.`));
   await cli(d, ['rm', '-f', 'c1', 'c2']);
-  await cli(d, ['network', 'rm', 'n1', 'n2']);
+  await cli(d, ['network', 'rm', 'n1', 'n2', ...extra]);
 });
 
 t('kill -9 tsnetd, restart: containers keep connectivity, state is intact, nothing duplicated', async () => {
