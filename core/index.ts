@@ -3,3 +3,4 @@
 export * from './errors.js';
 export { log, type Logger } from './log.js';
 export { paths, packageRoot, type Paths } from './paths.js';
+export { SerialQueues } from './serial.js';

@@ -69,17 +69,6 @@ async function createBridge(h: nl.NlHandle, name: string, net: Network<BridgeOpt
  */
 export const BRIDGE_ALIAS = 'tsnet';
 
-/**
- * A bridge another network still uses stays, without this network's gateway addresses
- * (those no other network has); a bridge tsnet did not make stays as it is, as the reference
- * plugin and Docker leave one (addresses included: an identical one may have been there).
- */
-async function keepBridge(h: nl.NlHandle, name: string, net: Network<BridgeOptions>, sharing: readonly Network<BridgeOptions>[], ours: boolean): Promise<void> {
-  if (!ours) return;
-  const kept = new Set(sharing.flatMap(gatewayCidrs));
-  for (const cidr of gatewayCidrs(net)) if (!kept.has(cidr)) await nl.delAddr(h, name, cidr);
-}
-
 const gatewayCidrs = (net: Network<BridgeOptions>): string[] =>
   net.subnets.flatMap((s) => (s.gateway ? [`${s.gateway}/${s.subnet.split('/')[1]}`] : []));
 
@@ -128,12 +117,17 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     const h = nl.hostNetlink();
     const name = bridgeName(net);
     bridges.delete(name);
-    const link = await nl.getLink(h, name);
-    if (!link) return;
-    const ours = link.alias === BRIDGE_ALIAS;
+    // Someone else's bridge stays as it is, as Docker and the reference plugin leave one
+    // (addresses included: an identical one may have been there before).
+    if ((await nl.getLink(h, name))?.alias !== BRIDGE_ALIAS) return;
     const sharing = others.filter((o) => bridgeName(o) === name);
-    if (ours && sharing.length === 0) await nl.deleteLink(h, name);
-    else await keepBridge(h, name, net, sharing, ours);
+    if (sharing.length === 0) {
+      await nl.deleteLink(h, name);
+      return;
+    }
+    // Another network still uses it: only this network's gateways that no other one has go.
+    const kept = new Set(sharing.flatMap(gatewayCidrs));
+    for (const cidr of gatewayCidrs(net)) if (!kept.has(cidr)) await nl.delAddr(h, name, cidr);
   },
 
   async attach(net, ep, placement, undo) {

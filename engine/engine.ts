@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, ConflictError, NotFoundError, log, paths, type Paths } from '../core/index.js';
+import { ConfigError, ConflictError, NotFoundError, SerialQueues, log, paths, type Paths } from '../core/index.js';
 import { settleRetired } from '../core/link-reaper/index.js';
 import * as nl from '../core/netlink/index.js';
 import { createNetns, deleteNetns, isNetns, withNetlinkAt } from '../core/netns/index.js';
@@ -38,8 +38,11 @@ export class Engine {
   /** Containers between runtime.start and being recorded as running, and exits seen then. */
   private readonly starting = new Set<string>();
   private readonly earlyExits = new Map<string, number>();
-  /** Per container: the tail of its queued network changes (connect, disconnect). */
-  private readonly networkChanges = new Map<string, Promise<unknown>>();
+  /**
+   * Network changes (connect, disconnect) one at a time per container: each reads the
+   * container's config, attaches or detaches, then writes the config back.
+   */
+  private readonly networkChanges = new SerialQueues();
 
   private constructor(readonly paths: Paths) {
     // A long-running process: WAL checkpoints when requests pause, not inside one's commit.
@@ -121,21 +124,7 @@ export class Engine {
   async connect(ref: string, ctrRef: string, opts: { ipv4?: string; aliases?: string[] }): Promise<void> {
     const net = this.mgr.getNetwork(ref);
     const id = this.container(ctrRef).id;
-    await this.perContainer(id, () => this.connectNow(net, id, opts));
-  }
-
-  /**
-   * Runs fn after the container's earlier network changes: each reads the container's config,
-   * attaches or detaches, then writes the config back, so two at once would lose one's write.
-   */
-  private perContainer<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const run = (this.networkChanges.get(id) ?? Promise.resolve()).then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.networkChanges.set(id, tail);
-    void tail.then(() => {
-      if (this.networkChanges.get(id) === tail) this.networkChanges.delete(id);
-    });
-    return run;
+    await this.networkChanges.run(id, () => this.connectNow(net, id, opts));
   }
 
   /** connect, one at a time per container: it reads the config, attaches, then writes it. */
@@ -159,7 +148,7 @@ export class Engine {
 
   async disconnect(ref: string, ctrRef: string, force: boolean): Promise<void> {
     const net = this.mgr.getNetwork(ref);
-    await this.perContainer(this.mgr.store.containers.get(ctrRef)?.id ?? ctrRef, () => this.disconnectNow(net, ctrRef, force));
+    await this.networkChanges.run(this.mgr.store.containers.get(ctrRef)?.id ?? ctrRef, () => this.disconnectNow(net, ctrRef, force));
   }
 
   private async disconnectNow(net: NetworkInfo, ctrRef: string, force: boolean): Promise<void> {

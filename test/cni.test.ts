@@ -166,6 +166,30 @@ T('bridge: a sandbox on two networks gets both networks\' routes to one destinat
   }
 });
 
+T('bridge: isDefaultGateway adds a default per family, except one ipam.routes has (result and kernel)', async () => {
+  const ns = await newSandbox('cni-defgw');
+  const conf = (routes: Json[]) => bridgeConf('1.0.0', { name: 'cdefgw', bridge: 'cnidefgw0', isDefaultGateway: true, ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: '10.232.11.0/24' }], [{ subnet: 'fd32:11::/64' }]], routes } });
+  const env = { CNI_CONTAINERID: 'defgw', CNI_NETNS: ns };
+  const defaults = async () => [
+    ...(await ipJson<{ gateway?: string }[]>(ns, ['-4', 'route', 'show', 'default'])).map((r) => r.gateway),
+    ...(await ipJson<{ gateway?: string }[]>(ns, ['-6', 'route', 'show', 'default'])).map((r) => r.gateway),
+  ];
+  try {
+    for (const [routes, listed] of [
+      [[{ dst: '10.9.0.0/16' }], [{ dst: '10.9.0.0/16' }, { dst: '0.0.0.0/0', gw: '10.232.11.1' }, { dst: '::/0', gw: 'fd32:11::1' }]],
+      [[{ dst: '0.0.0.0/0' }], [{ dst: '0.0.0.0/0' }, { dst: '::/0', gw: 'fd32:11::1' }]],
+    ] as [Json[], Json[]][]) {
+      const add = await cni('tsnet-bridge', 'ADD', conf(routes), env);
+      assert.is(add.exitCode, 0, add.raw);
+      assert.equal((add.out as { routes: Json[] }).routes, listed);
+      assert.equal(await defaults(), ['10.232.11.1', 'fd32:11::1'], 'one default route per family in the container');
+      assert.is((await cni('tsnet-bridge', 'DEL', conf(routes), env)).exitCode, 0);
+    }
+  } finally {
+    dropSandbox(ns);
+  }
+});
+
 T('bridge: result ips follow the order of ipam.ranges (runtimes take the first as the pod\'s address)', async () => {
   const ns = await newSandbox('cni-order');
   const conf = bridgeConf('1.0.0', { name: 'corder', bridge: 'cniorder0', ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: 'fd32::/64' }], [{ subnet: '10.232.9.0/24' }]] } });

@@ -7,10 +7,10 @@
  * attachments not listed as valid. Host netns: the bridge, host veth ends, iptables rules.
  */
 import * as nl from '../../core/netlink/index.js';
-import { bridgeLink, checkIfname, checkMac, hostMacFor, parseMtu, parseQueues, type EndpointInfo, type NetworkInfo } from '../../drivers/index.js';
+import { bridgeLink, checkIfname, checkMac, hostMacFor, parseMtu, parseQueues, type NetworkInfo } from '../../drivers/index.js';
 import { baseSchema, compileSchema, dnsSchema, unsupported, validate, type BaseConf } from '../skel/config.js';
 import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
-import type { CniInterface, CniResult, CniRoute } from '../skel/result.js';
+import type { CniInterface, CniResult } from '../skel/result.js';
 import type { CniHost } from './common.js';
 import { ipamSchema, type IpamConf } from './ipam-conf.js';
 import { IPAM_TYPES, attachMain, attachmentVerbs, wrap } from './main-common.js';
@@ -89,22 +89,6 @@ function networkOptions(c: BridgeConf): Record<string, string> {
   };
 }
 
-/**
- * Routes the result lists and the sandbox gets: ipam routes, plus a default route per family
- * when isDefaultGateway, unless the ipam routes have that family's default already (as the
- * reference does; one route listed once).
- */
-export function routesFor(ep: EndpointInfo, ipamRoutesList: CniRoute[], defaultGw: boolean): CniRoute[] {
-  const routes = [...ipamRoutesList];
-  if (defaultGw) {
-    for (const a of ep.addresses) {
-      const dst = a.family === 4 ? '0.0.0.0/0' : '::/0';
-      if (a.gateway && !ipamRoutesList.some((r) => r.dst === dst)) routes.push({ dst, gw: a.gateway });
-    }
-  }
-  return routes;
-}
-
 async function setPromisc(net: NetworkInfo): Promise<void> {
   const br = (net.options as { bridge?: string }).bridge ?? DEFAULT_BRIDGE;
   await nl.setLinkPromisc(nl.hostNetlink(), br, true);
@@ -119,7 +103,6 @@ async function add(req: PluginRequest<BridgeConf>, host: CniHost): Promise<CniRe
   try {
     // On every ADD that asks, as the reference does: a network made without it gets it too.
     if (c.promiscMode) await setPromisc(net);
-    const all = routesFor(ep, routes, c.isDefaultGateway ?? false);
     const bridgeName = (net.options as { bridge?: string }).bridge ?? DEFAULT_BRIDGE;
     // Both MACs without asking the kernel: the bridge's is cached by the driver, the host
     // end's is the one the driver gave it.
@@ -132,7 +115,7 @@ async function add(req: PluginRequest<BridgeConf>, host: CniHost): Promise<CniRe
     return {
       interfaces,
       ips: ep.addresses.map((a) => ({ address: a.cidr, ...(a.gateway ? { gateway: a.gateway } : {}), interface: 2 })),
-      routes: all,
+      routes,
       ...(dns ? { dns } : {}),
     };
   } catch (err) {

@@ -78,7 +78,7 @@ export async function checkAttachment(mgr: NetworkManager, id: string, req: Plug
  * Routes a 1.1 result puts in another table are not looked for (no tsnet plugin makes them).
  */
 async function checkRoutes(netnsPath: string, all: readonly CniRoute[]): Promise<void> {
-  const routes = [...all.entries()].filter(([, r]) => r.table === undefined || r.table === RT_TABLE_MAIN);
+  const routes = [...all.entries()].filter(([, r]) => r.table === undefined || r.table === nl.RT_TABLE_MAIN);
   if (routes.length === 0) return;
   const fd = openNetns(netnsPath);
   const h = netlinkIn(fd);
@@ -96,8 +96,6 @@ async function checkRoutes(netnsPath: string, all: readonly CniRoute[]): Promise
     closeNetns(fd);
   }
 }
-
-const RT_TABLE_MAIN = 254;
 
 /** False when a pool of the network is full (an ADD would fail). */
 export function poolsAvailable(mgr: NetworkManager, net: NetworkInfo): boolean {
@@ -164,7 +162,9 @@ export function dnsFor(conf: BaseConf, ipam: IpamConf | undefined): CniDns | und
 /**
  * ADD of a main plugin up to the attachment: reads the requested addresses, MAC, routes and
  * DNS, makes sure the tsnet network exists, drops a stale attachment of the same container
- * and ifname, and attaches with the routes (plus default routes when `defaultGateway`).
+ * and ifname, and attaches with the routes. With `defaultGateway`, a default route via each
+ * gateway too, except for a family whose default ipam.routes has already (as the reference
+ * skips it). Returns the routes as the result lists them, defaults with their gateways.
  */
 export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; ipam: IpamConf; ipv6OffWithoutAddress?: boolean }>, host: CniHost,
   spec: Omit<CniNetworkSpec, 'confName' | 'ranges'>, defaultGateway: boolean): Promise<{ ep: EndpointInfo; net: NetworkInfo; routes: CniRoute[]; dns: CniDns | undefined }> {
@@ -180,16 +180,19 @@ export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; i
   const net = await ensureCniNetwork(mgr, { ...spec, confName: c.name, ranges });
   const id = endpointId(spec.kind, c.name, env.containerId, env.ifname);
   await releaseStale(mgr, id, env, `network ${c.name}`);
-  const defaults = defaultGateway
-    ? net.subnets.filter((sn) => sn.gateway).map((sn) => ({ dst: sn.family === 4 ? '0.0.0.0/0' : '::/0' })).filter((d) => !routes.some((r) => r.dst === d.dst))
-    : [];
+  const addDefault = (family: 4 | 6) => defaultGateway && !routes.some((r) => r.dst === defaultDst(family));
+  const defaults = net.subnets.filter((sn) => sn.gateway && addDefault(sn.family)).map((sn) => ({ dst: defaultDst(sn.family) }));
   const ep = await mgr.attach({
     network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
     ...addrs, ...(mac ? { mac } : {}), routes: [...routes.map(routeRequest), ...defaults],
     ...(c.ipv6OffWithoutAddress ? { ipv6OffWithoutAddress: true } : {}),
   });
-  return { ep: { ...ep, addresses: inRangeOrder(ep.addresses, ranges) }, net, routes, dns };
+  const addresses = inRangeOrder(ep.addresses, ranges);
+  const withDefaults = [...routes, ...addresses.flatMap((a) => (a.gateway && addDefault(a.family) ? [{ dst: defaultDst(a.family), gw: a.gateway }] : []))];
+  return { ep: { ...ep, addresses }, net, routes: withDefaults, dns };
 }
+
+const defaultDst = (family: 4 | 6): string => (family === 4 ? '0.0.0.0/0' : '::/0');
 
 /**
  * The addresses in the order of their range sets, as host-local lists them (runtimes take

@@ -1,8 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError, knownArgs, parseCniArgs } from '../skel/index.js';
-import { parseBridgeConf, routesFor } from './bridge.js';
-import type { EndpointInfo } from '../../drivers/index.js';
+import { parseBridgeConf } from './bridge.js';
 import { parseMacvlanConf } from './macvlan.js';
 import { assignRequested, effectiveRanges, parseResolvConf, requestedIps } from './ipam-conf.js';
 import { bindings, containerIps, mappingRules, parseConditions } from './portmap.js';
@@ -108,13 +107,6 @@ test('endpoint ids are deterministic per (kind, network, container, ifname)', ()
   assert.is.not(endpointId('bridge', 'n', 'c', 'eth0'), endpointId('bridge', 'n', 'c', 'eth1'));
   assert.is.not(endpointId('bridge', 'n', 'c', 'eth0'), endpointId('macvlan', 'n', 'c', 'eth0'));
   assert.match(endpointId('bridge', 'n', 'c', 'eth0'), /^[0-9a-f]{64}$/);
-});
-
-test('bridge routes: isDefaultGateway adds a default per family unless ipam.routes has it', () => {
-  const ep = { addresses: [{ family: 4, ip: '10.1.0.2', cidr: '10.1.0.2/24', gateway: '10.1.0.1' }, { family: 6, ip: 'fd01::2', cidr: 'fd01::2/64', gateway: 'fd01::1' }] } as unknown as EndpointInfo;
-  assert.equal(routesFor(ep, [{ dst: '10.9.0.0/16' }], true), [{ dst: '10.9.0.0/16' }, { dst: '0.0.0.0/0', gw: '10.1.0.1' }, { dst: '::/0', gw: 'fd01::1' }]);
-  assert.equal(routesFor(ep, [{ dst: '0.0.0.0/0' }], true), [{ dst: '0.0.0.0/0' }, { dst: '::/0', gw: 'fd01::1' }]);
-  assert.equal(routesFor(ep, [{ dst: '0.0.0.0/0' }], false), [{ dst: '0.0.0.0/0' }]);
 });
 
 test.run();

@@ -8,6 +8,7 @@
  */
 import { ExecError } from '../errors.js';
 import { log } from '../log.js';
+import { SerialQueues } from '../serial.js';
 import { IptablesBackend, type Backend } from './iptables.js';
 import { invertOps, planChanges, planTeardown, type Plan } from './plan.js';
 import { baseRules } from './services.js';
@@ -24,7 +25,8 @@ export class Firewall {
   readonly backend: Backend;
   private readonly families: readonly Family[];
   private readonly cache = new Map<Family, FirewallState>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One queue: changes read and update the cached state with awaits in between. */
+  private readonly queue = new SerialQueues<'firewall'>();
 
   constructor(options: FirewallOptions = {}) {
     this.backend = options.backend ?? new IptablesBackend();
@@ -67,9 +69,7 @@ export class Firewall {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(fn, fn);
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.queue.run('firewall', fn);
   }
 
   private async state(family: Family): Promise<FirewallState> {

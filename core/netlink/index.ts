@@ -10,7 +10,7 @@ export {
   type LinkKind, type LinkInfo, type CreateLinkSpec,
 } from './links.js';
 export { addAddr, delAddr, listAddrs, type AddrInfo } from './addrs.js';
-export { addRoute, delRoute, listRoutes, type RouteSpec } from './routes.js';
+export { addRoute, delRoute, listRoutes, RT_TABLE_MAIN, type RouteSpec } from './routes.js';
 export {
   addNeigh, delNeigh, addFdb, delFdb, listNeighs, listFdb,
   type NeighSpec, type FdbSpec, type NeighInfo, type FdbInfo,

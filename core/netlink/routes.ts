@@ -20,7 +20,8 @@ export interface RouteSpec {
   metric?: number;
 }
 
-const RT_TABLE_MAIN = 254;
+/** The main routing table (the one listRoutes lists). */
+export const RT_TABLE_MAIN = 254;
 const RTPROT_BOOT = 3;
 const RTN_UNICAST = 1;
 const SCOPES = { universe: 0, link: 253, host: 254 } as const;

@@ -157,8 +157,7 @@ export class NameTable {
   }
 
   private scopeFor(network: string, client: QueryClient | undefined): string[] {
-    const own = network;
-    const extra = client ? this.networksOfIp(client.address).filter((n) => n !== own) : [];
-    return [own, ...extra];
+    const extra = client ? this.networksOfIp(client.address).filter((n) => n !== network) : [];
+    return [network, ...extra];
   }
 }
