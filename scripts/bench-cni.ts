@@ -7,6 +7,7 @@
  * container with port mappings.
  * Each exec is timed by scripts/exec-timer.c (fork, pipes, exec, wait, as a Go runtime does).
  * Each container gets a netns of its own, as a runtime gives each pod (made and deleted untimed).
+ * The flavours of one row (fast, standalone, reference) take turns round by round.
  * Loops are bounded (BENCH_ROUNDS, BENCH_FILL); everything made is removed at the end.
  */
 import { existsSync, linkSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -75,21 +76,40 @@ async function invoke(f: Flavour, cmd: 'ADD' | 'DEL', id: string, netns: string,
  * before its ADD and deleted after its DEL (untimed), as a runtime gives each pod.
  */
 async function measure(f: Flavour, rounds: number): Promise<{ add: Stats; del: Stats }> {
-  const add: number[] = [];
-  const del: number[] = [];
-  for (let i = 0; i < rounds + 3; i++) {
-    const id = `${f.name.replace(/[^a-z0-9]/gi, '')}${i}`;
-    const netns = join(nsDir, 'round');
-    createNetns(netns);
-    try {
-      const a = await invoke(f, 'ADD', id, netns);
-      const d = await invoke(f, 'DEL', id, netns);
-      if (i >= 3) { add.push(a); del.push(d); }
-    } finally {
-      deleteNetns(netns);
+  const [r] = await measureTogether([{ f, rounds }]);
+  if (!r) throw new Error('measureTogether returned nothing');
+  return r;
+}
+
+/**
+ * Like measure, for several flavours at once, taking turns round by round (who starts rotates
+ * each round; a flavour with fewer rounds stops taking turns earlier). The ratios between them
+ * are what the bench reports: this 2-CPU VM's speed drifts over seconds (other work,
+ * frequency, a CPU still busy from the exec before), and turns spread that over every flavour
+ * instead of charging it to whichever ran at the time.
+ */
+async function measureTogether(runs: { f: Flavour; rounds: number }[]): Promise<{ add: Stats; del: Stats }[]> {
+  const add: number[][] = runs.map(() => []);
+  const del: number[][] = runs.map(() => []);
+  const most = Math.max(...runs.map((r) => r.rounds));
+  for (let i = 0; i < most + 3; i++) {
+    for (let j = 0; j < runs.length; j++) {
+      const k = (i + j) % runs.length; // who goes first rotates: none always follows the same one
+      const { f, rounds } = runs[k] ?? {};
+      if (!f || rounds === undefined || i >= rounds + 3) continue;
+      const id = `${f.name.replace(/[^a-z0-9]/gi, '')}${i}`;
+      const netns = join(nsDir, 'round');
+      createNetns(netns);
+      try {
+        const a = await invoke(f, 'ADD', id, netns);
+        const d = await invoke(f, 'DEL', id, netns);
+        if (i >= 3) { add[k]?.push(a); del[k]?.push(d); }
+      } finally {
+        deleteNetns(netns);
+      }
     }
   }
-  return { add: stats(add), del: stats(del) };
+  return runs.map((_, k) => ({ add: stats(add[k] ?? []), del: stats(del[k] ?? []) }));
 }
 
 /** The floor every row shares: exec of /bin/true through exec-timer, median ms. */
@@ -183,16 +203,19 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   const targets: string[] = [];
   try {
-    console.log(`CNI exec latency, ms (median / p90); ${ROUNDS} rounds fast and reference, ${SA_ROUNDS} standalone`);
+    console.log(`CNI exec latency, ms (median / p90); ${ROUNDS} rounds fast and reference, ${SA_ROUNDS} standalone, taking turns`);
     console.log(`fork+exec+wait of /bin/true (the floor of every row): ${ms(await execFloor())}`);
     // A daemon that has been running is warm (its code compiled by V8's optimizing tier): without
     // this, the first row alone would pay tsnetd's warm-up.
     for (const kind of ['bridge', 'macvlan'] as const) await measure(ours(kind, fast, 'fast'), WARMUP);
     console.log(`tsnetd warmed up with ${WARMUP} ADD/DEL of bridge and of macvlan (not counted)`);
     for (const kind of KINDS.filter((k) => ONLY === undefined || ONLY.includes(k))) {
-      const f = await measure(ours(kind, fast, 'fast'), ROUNDS);
-      const s = await measure(ours(kind, standalone, 'standalone'), SA_ROUNDS);
-      const r = haveRef ? await measure(reference(kind, dataDir), ROUNDS) : undefined;
+      const [f, s, r] = await measureTogether([
+        { f: ours(kind, fast, 'fast'), rounds: ROUNDS },
+        { f: ours(kind, standalone, 'standalone'), rounds: SA_ROUNDS },
+        ...(haveRef ? [{ f: reference(kind, dataDir), rounds: ROUNDS }] : []),
+      ]);
+      if (!f || !s) throw new Error('measureTogether returned too little');
       const label = { bridge: 'bridge+ipam', masq: 'bridge+ipam+ipMasq', portmap: 'bridge->portmap', macvlan: 'macvlan+ipam', bandwidth: 'bridge->bandwidth' }[kind];
       rows.push(`${label.padEnd(20)} ADD fast ${ms(f.add)} | standalone ${ms(s.add)} | reference ${ms(r?.add)} | fast ${ratio(f.add, r?.add)} standalone ${ratio(s.add, r?.add)}`);
       rows.push(`${''.padEnd(20)} DEL fast ${ms(f.del)} | standalone ${ms(s.del)} | reference ${ms(r?.del)} | fast ${ratio(f.del, r?.del)} standalone ${ratio(s.del, r?.del)}`);
