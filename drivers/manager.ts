@@ -12,7 +12,7 @@ import { sweepRetired } from '../core/link-reaper/index.js';
 import { isNetns } from '../core/netns/index.js';
 import { Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } from '../core/firewall/index.js';
 import { hostIpsClash, openStore, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
-import { Ipam, cidrContains, macFromIp, normalizeIp } from '../ipam/index.js';
+import { Ipam, cidrContains, macFromIp, normalizeIp, parseIp } from '../ipam/index.js';
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
 import { bridgeName, type BridgeOptions } from './bridge.js';
 import { checkIfname, checkMac, hostIfnameFor } from './options.js';
@@ -187,6 +187,19 @@ export class NetworkManager {
     const row = this.store.networks.get(idOrName);
     if (!row) throw new NotFoundError(`network "${idOrName}" not found`);
     return this.toNetwork(row);
+  }
+
+  /**
+   * Checks a static address as attach will allocate it (an address of `family`, in the
+   * network's subnet of that family, not reserved, free now) without allocating: for a
+   * front-end that records the address now and attaches later. Errors name `field`.
+   */
+  checkStaticAddress(network: string, ip: string, family: 4 | 6, field: string): void {
+    const net = this.getNetwork(network);
+    if (parseIp(ip, field).family !== family) throw new ConfigError(`${ip} is not an IPv${family} address`, field);
+    const subnets = net.subnets.filter((s) => s.family === family);
+    if (subnets.length === 0) throw new ConfigError(`network "${net.name}" has no IPv${family} subnet for ${ip}`, field);
+    for (const s of subnets) this.ipam.checkAddress(s.poolId, ip, field);
   }
 
   listNetworks(): NetworkInfo[] {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, ConflictError, NotFoundError, SerialQueues, log, paths, type Paths } from '../core/index.js';
+import { ConfigError, ConflictError, NotFoundError, SerialQueues, TsnetError, log, paths, type Paths } from '../core/index.js';
 import { settleRetired } from '../core/link-reaper/index.js';
 import * as nl from '../core/netlink/index.js';
 import { createNetns, deleteNetns, isNetns, withNetlinkAt } from '../core/netns/index.js';
@@ -134,6 +134,8 @@ export class Engine {
     if (!usesNetworks(cfg.networkMode)) throw new ConfigError(`container ${c.name} uses network mode ${cfg.networkMode}`, 'Container');
     if (net.driver === 'host' || net.driver === 'none') throw new ConfigError(`cannot connect to the ${net.driver} network`, 'Network');
     if (cfg.networks.some((n) => n.network === net.id)) throw new ConflictError(`container ${c.name} is already connected to network "${net.name}"`);
+    // Checked now whether the container runs or not: a stopped one attaches only at start.
+    if (opts.ipv4) this.checkIpv4(net.id, opts.ipv4);
     const entry: ContainerNetwork = { network: net.id, aliases: opts.aliases ?? [], ...(opts.ipv4 ? { ipv4: opts.ipv4 } : {}) };
     if (c.state === 'running' && c.sandbox) {
       // The first free ethN: a disconnect may have left a gap below the count.
@@ -206,6 +208,7 @@ export class Engine {
     } else if (mode !== 'host' && mode !== 'none') {
       const net = this.mgr.getNetwork(mode);
       if (net.driver === 'host' || net.driver === 'none') return this.containerConfig({ ...b, NetworkMode: net.driver }, name, id);
+      if (b.IPv4Address) this.checkIpv4(net.id, b.IPv4Address);
       networks.push({ network: net.id, aliases: b.Aliases ?? [], ...(b.IPv4Address ? { ipv4: b.IPv4Address } : {}) });
     }
     if (ports.length > 0 && networks.length === 0) throw new ConfigError(`port publishing needs a bridge network, not network mode ${mode}`, 'Ports');
@@ -215,6 +218,15 @@ export class Engine {
       cmd: b.Cmd ?? ['sh'], env: b.Env ?? [], hostname, networkMode: mode.startsWith('container:') ? `container:${this.container(mode.slice(10)).id}` : mode,
       networks, ports, portSpecs: b.Ports ?? [], exposed: b.ExposedPorts ?? [], publishAll: b.PublishAll ?? false, autoRemove: b.AutoRemove ?? false,
     };
+  }
+
+  /** A static IPv4Address for network `networkId`: valid, in its subnet, free now; the error names the field. */
+  private checkIpv4(networkId: string, ip: string): void {
+    try {
+      this.mgr.checkStaticAddress(networkId, ip, 4, 'IPv4Address');
+    } catch (err) {
+      throw err instanceof TsnetError ? err.addContext('IPv4Address') : err;
+    }
   }
 
   /** The netns a container's processes join: its own, another container's, or 'host'. */

@@ -107,6 +107,17 @@ t('static requests: in subnet, free, not reserved', ({ ipam }) => {
   assert.is(ipam.allocate(p.id, { owner: 'd' }).ip, '10.0.0.2');
 });
 
+t('checkAddress: the static checks under the caller\'s field name, nothing allocated', ({ ipam, store }) => {
+  const p = ipam.createPool({ subnet: '10.0.0.0/24' });
+  ipam.allocate(p.id, { owner: 's1', ip: '10.0.0.5' });
+  assert.is(ipam.checkAddress(p.id, '10.0.0.6', 'IPv4Address'), '10.0.0.6');
+  rejects(() => ipam.checkAddress(p.id, '10.0.0.5', 'IPv4Address'), ConflictError, /already in use/, 'IPv4Address');
+  rejects(() => ipam.checkAddress(p.id, '10.0.1.5', 'IPv4Address'), ConfigError, /not in subnet/, 'IPv4Address');
+  rejects(() => ipam.checkAddress(p.id, 'x', 'IPv4Address'), ConfigError, /invalid IP address/, 'IPv4Address');
+  rejects(() => ipam.checkAddress('nope', '10.0.0.6'), NotFoundError);
+  assert.is(store.allocations.get(p.id, '10.0.0.6'), undefined, 'checking allocates nothing');
+});
+
 t('reuse returns the owner\'s existing address; releaseOwner frees all pools', ({ ipam }) => {
   const p4 = ipam.createPool({ subnet: '10.0.0.0/24' });
   const p6 = ipam.createPool({ subnet: 'fd00:1::/64' });

@@ -145,25 +145,35 @@ export class Ipam {
         const held = this.store.allocations.findOwner(poolId, req.owner);
         if (held) return this.result(row, geo, held.ip);
       }
-      const ip = req.ip === undefined ? this.nextFree(row, geo) : this.checkStatic(row, geo, req);
+      const ip = req.ip === undefined ? this.nextFree(row, geo) : this.checkStatic(row, geo, req.ip);
       this.store.allocations.insert({ poolId, ip, owner: req.owner, kind: 'endpoint' });
       if (req.ip === undefined) this.store.pools.setCursor(poolId, ip);
       return this.result(row, geo, ip);
     });
   }
 
-  private checkStatic(row: PoolRow, geo: PoolGeometry, req: AllocateRequest): string {
-    const text = req.ip ?? '';
-    const ip = parseIp(text, 'ip');
+  /**
+   * What allocate checks for a static address, without allocating: it parses, lies in the
+   * subnet, is not reserved and is free now. Returns the canonical text; the errors name
+   * `field` (a front-end's own name for the address, e.g. IPv4Address).
+   */
+  checkAddress(poolId: string, ip: string, field = 'ip'): string {
+    const row = this.store.pools.get(poolId);
+    if (!row) throw new NotFoundError(`pool ${poolId} not found`);
+    return this.checkStatic(row, this.geometryOf(row), ip, field);
+  }
+
+  private checkStatic(row: PoolRow, geo: PoolGeometry, text: string, field = 'ip'): string {
+    const ip = parseIp(text, field);
     if (ip.family !== geo.family || ip.value < geo.network || ip.value > geo.last) {
-      throw new ConfigError(`address ${text} is not in subnet ${row.subnet}`, 'ip');
+      throw new ConfigError(`address ${text} is not in subnet ${row.subnet}`, field);
     }
-    if (isReservedAddress(geo, ip.value)) throw new ConfigError(`address ${text} is reserved in subnet ${row.subnet}`, 'ip');
+    if (isReservedAddress(geo, ip.value)) throw new ConfigError(`address ${text} is reserved in subnet ${row.subnet}`, field);
     const canonical = formatIp(geo.family, ip.value);
     const held = this.store.allocations.get(row.id, canonical);
     if (held) {
       const by = held.kind === 'endpoint' ? '' : ` (${held.kind})`;
-      throw new ConflictError(`address ${canonical} is already in use${by}`, 'ip');
+      throw new ConflictError(`address ${canonical} is already in use${by}`, field);
     }
     return canonical;
   }

@@ -45,6 +45,13 @@ export async function killDaemon(d: Daemon): Promise<void> {
   await d.proc.exited;
 }
 
+/** The end of a daemon a suite started: stopped (if still up), purged, its dirs deleted. */
+export async function dropDaemon(d: Daemon): Promise<void> {
+  await stopDaemon(d).catch(() => undefined);
+  await purgeDaemon(d);
+  await removeDaemonDir(d);
+}
+
 /** Deletes the daemon's dirs; its netns dir is a mount point (as /run/netns), unmounted first. */
 export async function removeDaemonDir(d: Daemon): Promise<void> {
   const netnsDir = join(d.runDir, 'netns');
@@ -55,6 +62,17 @@ export async function removeDaemonDir(d: Daemon): Promise<void> {
 /** Runs `tsnet -H socket ARGS...`; exit codes other than `ok` reject. */
 export function cli(d: Pick<Daemon, 'socket'>, args: string[], ok: number[] = [0]): Promise<RunResult> {
   return run([join(ROOT, 'bin', 'tsnet'), '-H', d.socket, ...args], { okCodes: ok.filter((c) => c !== 0), timeoutMs: 60_000 });
+}
+
+/** The part of `tsnet inspect CTR` the tests read. */
+export interface ContainerInspect {
+  State: { Running: boolean; Status: string; ExitCode: number };
+  NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string; MacAddress: string; Gateway: string; EndpointID: string }>; Ports: Record<string, { HostIp: string; HostPort: string }[]> };
+}
+
+/** `tsnet inspect NAME`'s one entry. */
+export async function inspectContainer(d: Pick<Daemon, 'socket'>, name: string): Promise<ContainerInspect> {
+  return (await cliJson<ContainerInspect[]>(d, ['inspect', name]))[0]!;
 }
 
 export async function cliJson<T = unknown>(d: Pick<Daemon, 'socket'>, args: string[]): Promise<T> {

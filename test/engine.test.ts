@@ -4,7 +4,7 @@ import http from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { run } from '../core/exec/index.js';
-import { cli, cliJson, killDaemon, purgeDaemon, removeDaemonDir, startDaemon, stopDaemon, type Daemon } from './daemon.js';
+import { cli, cliJson, dropDaemon, inspectContainer, killDaemon, startDaemon, stopDaemon, type Daemon } from './daemon.js';
 import { inNs, ipJson, firewallDump, linkNames, settledLinks } from './helpers.js';
 
 const t = suite('engine');
@@ -15,18 +15,10 @@ t.before(async () => {
 });
 
 t.after(async () => {
-  if (d) {
-    await stopDaemon(d).catch(() => undefined);
-    await purgeDaemon(d);
-    await removeDaemonDir(d);
-  }
+  if (d) await dropDaemon(d);
 });
 
-interface Inspect {
-  State: { Running: boolean; Status: string; ExitCode: number };
-  NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string; MacAddress: string; Gateway: string; EndpointID: string }>; Ports: Record<string, { HostIp: string; HostPort: string }[]> };
-}
-const inspect = async (name: string) => (await cliJson<Inspect[]>(d, ['inspect', name]))[0]!;
+const inspect = (name: string) => inspectContainer(d, name);
 const wget = (url: string) => run(['timeout', '5', 'busybox', 'wget', '-q', '-O', '-', url], { okCodes: [1, 124] });
 
 t('the demo: a network, two containers that ping each other by name, a published port, topology, removal', async () => {

@@ -1,0 +1,67 @@
+// tsnetd + tsnet end to end, networks: what create, inspect, connect and run must refuse or
+// show (one daemon for the suite, in the test's throwaway host netns). Each test checks the
+// CLI's message and exit code and that nothing was left behind (store rows, links, rules).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cli, cliJson, dropDaemon, inspectContainer, startDaemon, type Daemon } from './daemon.js';
+import { firewallDump, ipJson, settledLinks } from './helpers.js';
+
+const t = suite('engine networks');
+let d: Daemon;
+
+t.before(async () => {
+  d = await startDaemon();
+});
+
+t.after(async () => {
+  if (d) await dropDaemon(d);
+});
+
+interface Summary { Name: string; Networks: string[] }
+const inspect = (name: string) => inspectContainer(d, name);
+/** The networks in a container's recorded configuration (what start will attach). */
+const configured = async (name: string) => (await cliJson<Summary[]>(d, ['ps', '-a'])).find((c) => c.Name === name)?.Networks;
+
+/** Runs a CLI command that must fail: exit 1 and the message on stderr. */
+async function refused(args: string[], message: RegExp): Promise<string> {
+  const r = await cli(d, args, [1]);
+  assert.is(r.exitCode, 1, args.join(' '));
+  assert.match(r.stderr, message, args.join(' '));
+  return r.stderr;
+}
+
+t('network connect --ip on a stopped container is checked as on a running one', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.230.0/24', 'static']);
+  await cli(d, ['run', '-d', '--name', 'holder', '--network', 'static', '--ip', '10.213.230.5', 'busybox', 'sleep', '300']);
+  await cli(d, ['run', '-d', '--name', 'idle', 'busybox', 'sleep', '300']);
+  await cli(d, ['run', '-d', '--name', 'busy', 'busybox', 'sleep', '300']);
+  await cli(d, ['stop', '-t', '0', 'idle']);
+  assert.is((await inspect('idle')).State.Running, false);
+  const cases: [string, RegExp][] = [
+    ['bogus', /IPv4Address: invalid IP address "bogus"/],
+    ['10.9.9.9', /IPv4Address: address 10\.9\.9\.9 is not in subnet 10\.213\.230\.0\/24/],
+    ['fd00::5', /IPv4Address: fd00::5 is not an IPv4 address/],
+    ['10.213.230.255', /IPv4Address: address 10\.213\.230\.255 is reserved/],
+    ['10.213.230.5', /IPv4Address: address 10\.213\.230\.5 is already in use/],
+    ['10.213.230.1', /IPv4Address: address 10\.213\.230\.1 is already in use \(gateway\)/],
+  ];
+  for (const [ip, message] of cases) {
+    const stopped = await refused(['network', 'connect', '--ip', ip, 'static', 'idle'], message);
+    // The same words for a running container.
+    assert.is(await refused(['network', 'connect', '--ip', ip, 'static', 'busy'], message), stopped.replace('idle', 'busy'));
+  }
+  assert.equal(await configured('idle'), ['bridge'], 'nothing recorded');
+  assert.equal(await configured('busy'), ['bridge']);
+  // A good address is recorded and taken at start.
+  await cli(d, ['network', 'connect', '--ip', '10.213.230.7', 'static', 'idle']);
+  assert.equal(await configured('idle'), ['bridge', 'static']);
+  await cli(d, ['start', 'idle']);
+  const i = await inspect('idle');
+  assert.is(i.NetworkSettings.Networks['static']?.IPAddress, '10.213.230.7');
+  const [eth1] = await ipJson<{ addr_info: { local: string }[] }[]>(i.NetworkSettings.SandboxKey, ['addr', 'show', 'eth1']);
+  assert.equal(eth1?.addr_info.map((a) => a.local), ['10.213.230.7']);
+  await cli(d, ['rm', '-f', 'holder', 'idle', 'busy']);
+  await cli(d, ['network', 'rm', 'static']);
+});
+
+t.run();
