@@ -278,6 +278,7 @@ export class NetworkManager {
     const opts = row.options as { raw: Record<string, string>; parsed: unknown };
     const subnets: NetworkSubnet[] = this.ipam.poolsOf(row.id).map((p) => ({
       poolId: p.id, family: p.family, subnet: p.subnet, ...(p.gateway ? { gateway: p.gateway } : {}),
+      ...(p.ipRange ? { ipRange: p.ipRange } : {}), ...(Object.keys(p.aux).length > 0 ? { auxAddresses: p.aux } : {}),
     }));
     return {
       id: row.id, name: row.name, driver: row.driver, internal: row.internal, ipv6: row.ipv6,

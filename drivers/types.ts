@@ -11,6 +11,10 @@ export interface NetworkSubnet {
   family: 4 | 6;
   subnet: string;
   gateway?: string;
+  /** The dynamic range, when it is a CIDR smaller than the subnet (Docker's --ip-range). */
+  ipRange?: string;
+  /** Reserved addresses by name (Docker's --aux-address); absent when there are none. */
+  auxAddresses?: Record<string, string>;
 }
 
 /** A network as drivers see it: identity, parsed driver options and its subnets. */

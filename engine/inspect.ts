@@ -3,7 +3,7 @@
  * built from store rows and the manager's endpoint records.
  */
 import type { ContainerRow } from '../store/index.js';
-import { bridgeName, type BridgeOptions, type EndpointInfo, type Network, type NetworkInfo, type PortBinding } from '../drivers/index.js';
+import { bridgeName, type BridgeOptions, type EndpointInfo, type Network, type NetworkInfo, type NetworkSubnet, type PortBinding } from '../drivers/index.js';
 import type { ContainerConfig } from './types.js';
 
 export function networkInspect(net: NetworkInfo, endpoints: EndpointInfo[], names: Map<string, string>): Record<string, unknown> {
@@ -19,9 +19,17 @@ export function networkInspect(net: NetworkInfo, endpoints: EndpointInfo[], name
   return {
     Name: net.name, Id: net.id, Created: net.createdAt, Scope: 'local', Driver: net.driver,
     EnableIPv6: net.ipv6, Internal: net.internal, Attachable: true,
-    IPAM: { Driver: 'tsnet', Config: net.subnets.map((s) => ({ Subnet: s.subnet, ...(s.gateway ? { Gateway: s.gateway } : {}) })) },
+    IPAM: { Driver: 'tsnet', Config: net.subnets.map(ipamConfig) },
     Options: net.rawOptions, Labels: net.labels, Containers: containers,
     ...(net.driver === 'bridge' ? { Bridge: bridgeName(net as Network<BridgeOptions>) } : {}),
+  };
+}
+
+/** One IPAM.Config entry as Docker shows it: only the fields that are set. */
+function ipamConfig(s: NetworkSubnet): Record<string, unknown> {
+  return {
+    Subnet: s.subnet, ...(s.ipRange ? { IPRange: s.ipRange } : {}), ...(s.gateway ? { Gateway: s.gateway } : {}),
+    ...(s.auxAddresses ? { AuxiliaryAddresses: s.auxAddresses } : {}),
   };
 }
 

@@ -64,4 +64,22 @@ t('network connect --ip on a stopped container is checked as on a running one', 
   await cli(d, ['network', 'rm', 'static']);
 });
 
+t('network inspect shows IPAM.Config IPRange and AuxiliaryAddresses when set, as Docker', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.231.0/24', '--ip-range', '10.213.231.128/25', '--gateway', '10.213.231.254',
+    '--aux-address', 'router=10.213.231.2', '--aux-address', 'printer=10.213.231.3', 'ranged']);
+  await cli(d, ['network', 'create', '--subnet', '10.213.232.0/24', 'plain']);
+  type Net = { IPAM: { Config: Record<string, unknown>[] } };
+  const [ranged, plain] = await cliJson<Net[]>(d, ['network', 'inspect', 'ranged', 'plain']);
+  assert.equal(ranged?.IPAM.Config, [{
+    Subnet: '10.213.231.0/24', IPRange: '10.213.231.128/25', Gateway: '10.213.231.254',
+    AuxiliaryAddresses: { router: '10.213.231.2', printer: '10.213.231.3' },
+  }]);
+  assert.equal(plain?.IPAM.Config, [{ Subnet: '10.213.232.0/24', Gateway: '10.213.232.1' }], 'unset fields are left out');
+  // What inspect shows is what IPAM does: a container's address comes from the range.
+  await cli(d, ['run', '-d', '--name', 'ranger', '--network', 'ranged', 'busybox', 'sleep', '300']);
+  assert.match((await inspect('ranger')).NetworkSettings.Networks['ranged']!.IPAddress, /^10\.213\.231\.(12[89]|1[3-9]\d|2\d\d)$/);
+  await cli(d, ['rm', '-f', 'ranger']);
+  await cli(d, ['network', 'rm', 'ranged', 'plain']);
+});
+
 t.run();
