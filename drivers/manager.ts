@@ -183,8 +183,9 @@ export class NetworkManager {
     });
   }
 
+  /** By name, id or unique id prefix (store resolve); NotFoundError when none. */
   getNetwork(idOrName: string): NetworkInfo {
-    const row = this.store.networks.get(idOrName);
+    const row = this.store.networks.resolve(idOrName);
     if (!row) throw new NotFoundError(`network "${idOrName}" not found`);
     return this.toNetwork(row);
   }

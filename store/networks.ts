@@ -1,5 +1,5 @@
 /** The `networks` table. */
-import { ConflictError, NotFoundError } from '../core/errors.js';
+import { ConfigError, ConflictError, NotFoundError } from '../core/errors.js';
 import { fromJson, guard, nowIso, sqliteCode, toJson, type Statements } from './sql.js';
 import type { NetworkInsert, NetworkPatch, NetworkRow, NetworkState } from './types.js';
 
@@ -47,9 +47,23 @@ export class NetworksRepo {
     return row;
   }
 
-  /** By exact id, else by exact name. */
+  /** By exact name, else by exact id (no prefixes: create's name check uses it). */
   get(idOrName: string): NetworkRow | undefined {
-    return this.getById(idOrName) ?? this.getByName(idOrName);
+    return this.getByName(idOrName) ?? this.getById(idOrName);
+  }
+
+  /**
+   * A reference as a person gives it, resolved as Docker does: an exact name, else a full
+   * id, else a unique id prefix (`network ls` prints 12 digits). undefined when nothing
+   * matches; ConfigError (field 'network') naming how many networks a shared prefix matches.
+   */
+  resolve(ref: string): NetworkRow | undefined {
+    const exact = this.get(ref);
+    if (exact || !/^[0-9a-f]{1,63}$/.test(ref)) return exact;
+    // Ids are lowercase hex: the ids with this prefix are those in [ref, ref + 'g').
+    const rows = guard(() => this.st.get(`SELECT ${COLS} FROM networks WHERE id >= ? AND id < ?`).all(ref, `${ref}g`)) as Raw[];
+    if (rows.length > 1) throw new ConfigError(`network id prefix "${ref}" is ambiguous: it matches ${rows.length} networks`, 'network');
+    return rows[0] && fromRaw(rows[0]);
   }
 
   list(): NetworkRow[] {

@@ -162,6 +162,22 @@ t('networks: insert defaults, get by id or name, update, conflicts, remove', ({ 
   assert.not.ok(store.networks.remove('n2'));
 });
 
+t('networks: resolve by exact name, then full id, then a unique id prefix', ({ store }) => {
+  const a = store.networks.insert({ id: 'ab12cd', name: 'web', driver: 'bridge' });
+  const b = store.networks.insert({ id: 'ab34ef', name: 'db', driver: 'bridge' });
+  const c = store.networks.insert({ id: '9f0000', name: 'ab34ef', driver: 'bridge' });
+  assert.equal(store.networks.resolve('web'), a);
+  assert.equal(store.networks.resolve('ab34ef'), c, 'a name wins over an id');
+  assert.equal(store.networks.resolve('ab12'), a);
+  assert.equal(store.networks.resolve('ab3'), b);
+  assert.equal(store.networks.resolve('9'), c);
+  assert.is(store.networks.resolve('ff'), undefined);
+  assert.is(store.networks.resolve('we'), undefined, 'names are never prefixes');
+  assert.is(store.networks.resolve('AB12'), undefined, 'ids are lowercase');
+  rejects(() => store.networks.resolve('ab'), ConfigError, /^network id prefix "ab" is ambiguous: it matches 2 networks$/);
+  assert.is(store.networks.get('ab12'), undefined, 'get takes no prefix (name checks at create)');
+});
+
 t('endpoints: CRUD, lists, null clears, FK to networks', ({ store }) => {
   rejects(() => store.endpoints.insert({ id: 'e0', networkId: 'nope' }), NotFoundError, /network nope/);
   store.networks.insert({ id: 'n1', name: 'net1', driver: 'bridge' });

@@ -82,4 +82,35 @@ t('network inspect shows IPAM.Config IPRange and AuxiliaryAddresses when set, as
   await cli(d, ['network', 'rm', 'ranged', 'plain']);
 });
 
+t('short ids as network ls prints them work for inspect, connect, disconnect and rm; a shared prefix is refused', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.233.0/24', 'shorty']);
+  await cli(d, ['run', '-d', '--name', 'sc', 'busybox', 'sleep', '300']);
+  const table = (await cli(d, ['network', 'ls'])).stdout;
+  const short = new RegExp('^([0-9a-f]{12}) +shorty ', 'm').exec(table)?.[1] ?? '';
+  assert.match(short, /^[0-9a-f]{12}$/, table);
+  type Net = { Name: string; Id: string };
+  assert.is((await cliJson<Net[]>(d, ['network', 'inspect', short]))[0]?.Name, 'shorty');
+  await cli(d, ['network', 'connect', short, 'sc']);
+  assert.match((await inspect('sc')).NetworkSettings.Networks['shorty']?.IPAddress ?? '', /^10\.213\.233\./);
+  await cli(d, ['network', 'disconnect', short, 'sc']);
+  assert.not.ok((await inspect('sc')).NetworkSettings.Networks['shorty']);
+  // A prefix that several ids share names how many: made by creating networks until two ids
+  // start alike (certain by the 17th id: 16 hex digits).
+  const extra: string[] = [];
+  let shared: [string, number] | undefined;
+  for (let i = 0; !shared; i++) {
+    const ids = (await cliJson<Net[]>(d, ['network', 'ls'])).map((n) => n.Id);
+    const first = [...new Set(ids.map((id) => id[0]!))].map((c): [string, number] => [c, ids.filter((id) => id[0] === c).length]);
+    shared = first.find(([, n]) => n > 1);
+    if (!shared) await cli(d, ['network', 'create', '--internal', '--subnet', `10.213.${240 + i}.0/24`, `pig${i}`]).then(() => extra.push(`pig${i}`));
+  }
+  const [prefix, count] = shared;
+  await refused(['network', 'inspect', prefix], new RegExp(`network id prefix "${prefix}" is ambiguous: it matches ${count} networks`));
+  await refused(['network', 'rm', prefix], /is ambiguous/);
+  await cli(d, ['rm', '-f', 'sc']);
+  assert.is((await cli(d, ['network', 'rm', short])).stdout, `${short}\n`);
+  assert.not.match((await cli(d, ['network', 'ls'])).stdout, /shorty/);
+  if (extra.length > 0) await cli(d, ['network', 'rm', ...extra]);
+});
+
 t.run();
