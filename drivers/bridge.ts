@@ -8,7 +8,7 @@ import * as nl from '../core/netlink/index.js';
 import { openNetns, closeNetns, sysctlSet } from '../core/netns/index.js';
 import { removeVeth } from '../core/link-reaper/index.js';
 import { ConflictError, KernelError } from '../core/index.js';
-import { checkIfname, hostMacFor, parseBool, parseMtu, parseQueues, pick, rejectUnknown, stableMac } from './options.js';
+import { checkIfname, hostMacFor, parseBool, parseIpv4, parseMtu, parseQueues, pick, rejectUnknown, stableMac } from './options.js';
 import { configureInterface, checkInterface, settleAll } from './configure.js';
 import type { Driver, Network, Placement } from './types.js';
 
@@ -89,7 +89,7 @@ export const bridgeDriver: Driver<BridgeOptions> = {
       ...(name ? { bridge: checkIfname(name[1], name[0]) } : {}),
       icc: icc ? parseBool(icc[1], icc[0]) : true,
       masquerade: masq ? parseBool(masq[1], masq[0]) : true,
-      ...(hostIp ? { hostBindingIp: hostIp[1] } : {}),
+      ...(hostIp ? { hostBindingIp: parseIpv4(hostIp[1], hostIp[0]) } : {}),
       ...(mtu ? { mtu: parseMtu(mtu[1], mtu[0]) } : {}),
       hairpin: hairpin ? parseBool(hairpin[1], hairpin[0]) : true,
       mcastSnooping: snooping ? parseBool(snooping[1], snooping[0]) : false,

@@ -34,6 +34,11 @@ t('bridge: bad options name the option', () => {
   configError(() => bridgeDriver.parseOptions({ icc: 'maybe' }), 'icc');
   configError(() => bridgeDriver.parseOptions({ mcast_snooping: 'sometimes' }), 'mcast_snooping');
   for (const q of ['0', '4097', '1.5', 'many']) configError(() => bridgeDriver.parseOptions({ veth_queues: q }), 'veth_queues');
+  for (const ip of ['garbage', '300.1.1.1', '10.0.0.1/24', '::1', '', '224.0.0.1', '255.255.255.255']) {
+    configError(() => bridgeDriver.parseOptions({ host_binding_ipv4: ip }), 'host_binding_ipv4');
+    configError(() => bridgeDriver.parseOptions({ 'com.docker.network.bridge.host_binding_ipv4': ip }), 'com.docker.network.bridge.host_binding_ipv4');
+  }
+  assert.is(bridgeDriver.parseOptions({ host_binding_ipv4: '0.0.0.0' }).hostBindingIp, '0.0.0.0');
 });
 
 t('macvlan: parent required, modes checked', () => {

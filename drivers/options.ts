@@ -1,6 +1,7 @@
 /** Pure parsers shared by the drivers' parseOptions. Each error names the option. */
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../core/index.js';
+import { formatIp, parseIp, type IpValue } from '../ipam/cidr.js';
 
 /** Interface names: 1..15 bytes (IFNAMSIZ-1), no '/', ':' or whitespace, not '.' or '..'. */
 export function checkIfname(name: string, field: string): string {
@@ -33,6 +34,22 @@ export function parseMtu(value: string | number, field: string): number {
 /** A link's TX/RX queue count: 1..4096 (the kernel's limit). */
 export function parseQueues(value: string | number, field: string): number {
   return intIn(value, field, 'queue count', 1, 4096);
+}
+
+/**
+ * A unicast IPv4 address (e.g. the bridge's host_binding_ipv4: published ports are DNAT'd
+ * from it, and the port maps hold IPv4 there), canonical; 0.0.0.0 means every address.
+ */
+export function parseIpv4(value: string, field: string): string {
+  let ip: IpValue | undefined;
+  try {
+    ip = parseIp(value, field);
+  } catch {
+    // reported below, with the option's name
+  }
+  if (ip?.family !== 4) throw new ConfigError(`${field}: "${value}" is not an IPv4 address`, field);
+  if (ip.value >= 0xe0000000n) throw new ConfigError(`${field}: ${value} is a multicast or reserved address, not a host's`, field);
+  return formatIp(4, ip.value);
 }
 
 export function checkMac(mac: string, field: string): string {

@@ -113,4 +113,23 @@ t('short ids as network ls prints them work for inspect, connect, disconnect and
   if (extra.length > 0) await cli(d, ['network', 'rm', ...extra]);
 });
 
+t('bridge option host_binding_ipv4: a bad address is refused at create naming the option; a good one is used', async () => {
+  const links = await settledLinks(undefined, []);
+  const rules = await firewallDump();
+  for (const key of ['com.docker.network.bridge.host_binding_ipv4', 'host_binding_ipv4']) {
+    for (const bad of ['garbage', '10.0.0.300', 'fd00::1']) {
+      await refused(['network', 'create', '-o', `${key}=${bad}`, 'hb'], new RegExp(`${key.replace(/\./g, '\\.')}: "${bad.replace(/\./g, '\\.')}" is not an IPv4 address`));
+    }
+  }
+  assert.not.match((await cli(d, ['network', 'ls'])).stdout, / hb /, 'no network recorded');
+  assert.equal(await settledLinks(undefined, []), links, 'no bridge made');
+  assert.is(await firewallDump(), rules, 'no rule made');
+  await cli(d, ['network', 'create', '--subnet', '10.213.234.0/24', '-o', 'host_binding_ipv4=127.0.0.1', 'hb']);
+  await cli(d, ['run', '-d', '--name', 'hbc', '--network', 'hb', '-p', '8096:80', 'busybox', 'sleep', '300']);
+  assert.equal((await inspect('hbc')).NetworkSettings.Ports['80/tcp'], [{ HostIp: '127.0.0.1', HostPort: '8096' }]);
+  assert.match(await firewallDump(), /tcp \. 127\.0\.0\.1 \. 8096 : 10\.213\.234\.\d+ \. 80/, 'DNAT from the binding address only');
+  await cli(d, ['rm', '-f', 'hbc']);
+  await cli(d, ['network', 'rm', 'hb']);
+});
+
 t.run();
