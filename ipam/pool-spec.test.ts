@@ -38,6 +38,21 @@ test('subnet: invalid and host bits', () => {
   fails({ subnet: 'fd00::1/64' }, 'subnet', /should be fd00::\/64/);
 });
 
+test('subnet: special-purpose blocks that no network can use are refused, naming the subnet', () => {
+  for (const [subnet, block] of [
+    ['127.0.0.0/24', '127.0.0.0/8'], ['127.0.0.0/8', '127.0.0.0/8'], ['224.1.0.0/24', '224.0.0.0/4'], ['239.255.0.0/16', '224.0.0.0/4'],
+    ['240.0.0.0/24', '240.0.0.0/4'], ['255.255.255.0/24', '240.0.0.0/4'], ['0.0.0.0/8', '0.0.0.0/8'], ['0.0.0.0/0', '0.0.0.0/8'],
+    ['0.0.0.0/1', '0.0.0.0/8'], ['::/0', '::/128'], ['::/64', '::/128'], ['::1/128', '::1/128'], ['::ffff:0:0/104', '::ffff:0:0/96'],
+    ['fe80::/64', 'fe80::/10'], ['fe80:1::/64', 'fe80::/10'], ['ff05::/64', 'ff00::/8'], ['8000::/1', 'fe80::/10'],
+  ] as const) {
+    fails({ subnet }, 'subnet', new RegExp(`^subnet ${subnet.replace(/\./g, '\\.')} overlaps ${block.replace(/\./g, '\\.')} \\(`));
+  }
+  // Private, documentation, CGNAT, IPv4 link-local, ULA, global and NAT64 blocks are fine.
+  for (const subnet of ['10.0.0.0/8', '192.0.2.0/24', '100.64.0.0/10', '169.254.3.0/24', '223.255.255.0/24', 'fd00::/8', '2001:db8::/64', '64:ff9b::/96', '::2/127']) {
+    assert.is(validatePoolSpec({ subnet }).subnet, subnet);
+  }
+});
+
 test('ipRange: inside the subnet, aligned, usable', () => {
   fails({ subnet: '10.0.0.0/24', ipRange: '10.0.1.0/25' }, 'ipRange');
   fails({ subnet: '10.0.0.0/24', ipRange: '10.0.0.0/23' }, 'ipRange');

@@ -5,7 +5,7 @@
  * with the normalized form in the message.
  */
 import { ConfigError } from '../core/errors.js';
-import { formatIp, parseCidr, parseIp, type Family, type ParsedCidr } from './cidr.js';
+import { cidrsOverlap, formatIp, parseCidr, parseIp, type Family, type ParsedCidr } from './cidr.js';
 import { geometry, isReservedAddress, type PoolGeometry } from './pool-geometry.js';
 
 export interface PoolSpec {
@@ -32,9 +32,26 @@ export interface ValidPool {
   aux: Record<string, string>;
 }
 
+/**
+ * Special-purpose blocks (RFC 6890) a network's subnet may not overlap: the kernel takes
+ * addresses there on a bridge, but nothing works. Loopback and "this network" sources are
+ * martians, multicast and class E are no host's, IPv4-mapped IPv6 is dropped on the wire,
+ * and IPv6 link-local is never forwarded (each interface already has its own fe80::/64).
+ * IPv4 link-local (169.254.0.0/16) stays allowed: Linux forwards and masquerades it.
+ */
+const UNUSABLE_BLOCKS: readonly (readonly [string, string])[] = [
+  ['0.0.0.0/8', 'this network'], ['127.0.0.0/8', 'loopback'], ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved, class E and broadcast'],
+  ['::/128', 'unspecified'], ['::1/128', 'loopback'], ['::ffff:0:0/96', 'IPv4-mapped'],
+  ['fe80::/10', 'link-local'], ['ff00::/8', 'multicast'],
+];
+
 function parseSubnet(text: string): ParsedCidr {
   const s = parseCidr(text, 'subnet');
   if (s.hostBits) throw new ConfigError(`invalid subnet ${text}: host bits set, it should be ${s.cidr}`, 'subnet');
+  for (const [block, what] of UNUSABLE_BLOCKS) {
+    if (cidrsOverlap(s.cidr, block)) throw new ConfigError(`subnet ${s.cidr} overlaps ${block} (${what}), which no network can use`, 'subnet');
+  }
   return s;
 }
 

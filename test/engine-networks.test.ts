@@ -132,4 +132,22 @@ t('bridge option host_binding_ipv4: a bad address is refused at create naming th
   await cli(d, ['network', 'rm', 'hb']);
 });
 
+t('subnets no network can use (loopback, multicast, class E, unspecified, IPv6 link-local) are refused at create', async () => {
+  const links = await settledLinks(undefined, []);
+  const rules = await firewallDump();
+  const cases: [string[], RegExp][] = [
+    [['--subnet', '127.0.0.0/24'], /subnet 127\.0\.0\.0\/24 overlaps 127\.0\.0\.0\/8 \(loopback\)/],
+    [['--subnet', '224.1.0.0/24'], /subnet 224\.1\.0\.0\/24 overlaps 224\.0\.0\.0\/4 \(multicast\)/],
+    [['--subnet', '240.0.0.0/24'], /subnet 240\.0\.0\.0\/24 overlaps 240\.0\.0\.0\/4/],
+    [['--subnet', '0.0.0.0/1'], /subnet 0\.0\.0\.0\/1 overlaps 0\.0\.0\.0\/8/],
+    [['--ipv6', '--subnet', 'ff05::/64'], /subnet ff05::\/64 overlaps ff00::\/8 \(multicast\)/],
+    [['--ipv6', '--subnet', '::/64'], /subnet ::\/64 overlaps ::\/128 \(unspecified\)/],
+    [['--ipv6', '--subnet', 'fe80:1::/64'], /subnet fe80:1::\/64 overlaps fe80::\/10 \(link-local\)/],
+  ];
+  for (const [flags, message] of cases) await refused(['network', 'create', ...flags, 'unusable'], message);
+  assert.not.match((await cli(d, ['network', 'ls'])).stdout, / unusable /, 'no network recorded');
+  assert.equal(await settledLinks(undefined, []), links, 'no bridge made');
+  assert.is(await firewallDump(), rules, 'no rule made');
+});
+
 t.run();
