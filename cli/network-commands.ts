@@ -147,7 +147,7 @@ export function registerNetworkCommands(program: Command, ctx: Ctx): void {
     .option('--gateway <ip>', 'gateway of the matching subnet (repeatable)', collect)
     .option('--aux-address <name=ip>', 'address the IPAM must not hand out (repeatable)', collectKeyValue)
     .option('--internal', 'no external connectivity (no masquerade, no egress)')
-    .option('--ipv6', 'enable IPv6')
+    .option('--ipv6', 'enable IPv6 (implied by an IPv6 --subnet)')
     .option('-o, --opt <key=value>', 'driver option (repeatable)', collectKeyValue)
     .option('--label <key=value>', 'label (repeatable)', collectLabel)
     .addOption(formatOption())

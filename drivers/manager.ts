@@ -38,6 +38,11 @@ export interface CreateNetworkRequest {
   driver?: string;
   subnets?: SubnetRequest[];
   internal?: boolean;
+  /**
+   * IPv6 on the network (a default IPv6 subnet when none is given, IPv6 forwarding). Unset:
+   * on exactly when a subnet is IPv6. false with an IPv6 subnet is refused (Docker would
+   * ignore that subnet; tsnet neither ignores it nor hands out its addresses silently).
+   */
   ipv6?: boolean;
   options?: Record<string, string>;
   labels?: Record<string, string>;
@@ -211,14 +216,15 @@ export class NetworkManager {
     if (!NAME_RE.test(req.name)) throw new ConfigError(`invalid network name "${req.name}"`, 'name');
     const driver = getDriver(req.driver ?? 'bridge');
     const parsed = driver.parseOptions(req.options ?? {});
-    const subnets = usesIpam(driver.name) ? await this.subnetRequests(req) : [];
+    const ipv6 = ipv6Wanted(req);
+    const subnets = usesIpam(driver.name) ? await this.subnetRequests(req.subnets ?? [], ipv6) : [];
     const id = req.id ?? randomBytes(32).toString('hex');
     const adopted = subnets.flatMap((s) => (s.poolId ? [s.poolId] : []));
     const row = this.store.tx(() => {
       if (this.store.networks.get(req.name)) throw new ConflictError(`network "${req.name}" already exists`, 'name');
       const r = this.store.networks.insert({
         id, name: req.name, driver: driver.name, options: { raw: req.options ?? {}, parsed, ...(adopted.length > 0 ? { adoptedPools: adopted } : {}) },
-        internal: req.internal ?? false, ipv6: req.ipv6 ?? false, labels: req.labels ?? {}, state: 'creating',
+        internal: req.internal ?? false, ipv6, labels: req.labels ?? {}, state: 'creating',
       });
       subnets.forEach((s) => (s.poolId ? this.adoptPool(s.poolId, s.subnet, id) : this.ipam.createPool({
         networkId: id, subnet: s.subnet, ...(s.ipRange ? { ipRange: s.ipRange } : {}),
@@ -239,10 +245,10 @@ export class NetworkManager {
   }
 
   /** The requested subnets, or a free default one per family (avoiding routed subnets). */
-  private async subnetRequests(req: CreateNetworkRequest): Promise<SubnetRequest[]> {
-    const out = [...(req.subnets ?? [])];
+  private async subnetRequests(requested: SubnetRequest[], ipv6: boolean): Promise<SubnetRequest[]> {
+    const out = [...requested];
     const has = (f: 4 | 6) => out.some((s) => (s.subnet.includes(':') ? 6 : 4) === f);
-    for (const family of req.ipv6 ? [4, 6] as const : [4] as const) {
+    for (const family of ipv6 ? [4, 6] as const : [4] as const) {
       if (has(family)) continue;
       const routed = (await nl.listRoutes(nl.hostNetlink(), family)).map((r) => r.dst).filter((d) => d !== 'default');
       out.push({ subnet: this.ipam.defaultSubnet(family, routed) });
@@ -590,6 +596,13 @@ export class NetworkManager {
       ports: this.store.ports.list({ endpointId: id }).map((p) => ({ proto: p.proto as Proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: p.containerIp, containerPort: p.containerPort })),
     };
   }
+}
+
+/** Whether a network to create has IPv6: as asked, else implied by an IPv6 subnet (see CreateNetworkRequest.ipv6). */
+function ipv6Wanted(req: CreateNetworkRequest): boolean {
+  const v6 = req.subnets?.find((s) => s.subnet.includes(':'));
+  if (req.ipv6 === false && v6) throw new ConfigError(`subnet ${v6.subnet} is IPv6 but IPv6 is off for network "${req.name}"`, 'ipv6');
+  return req.ipv6 ?? v6 !== undefined;
 }
 
 function toNft(b: PortBinding): NftPortMapping {

@@ -80,7 +80,7 @@ export class Engine {
       throw new ConflictError(`only one ${b.Driver} network may exist`, 'Driver');
     }
     const net = await this.mgr.createNetwork({
-      name: b.Name, ...(b.Driver ? { driver: b.Driver } : {}), internal: b.Internal ?? false, ipv6: b.IPv6 ?? false,
+      name: b.Name, ...(b.Driver ? { driver: b.Driver } : {}), internal: b.Internal ?? false, ...(b.IPv6 !== undefined ? { ipv6: b.IPv6 } : {}),
       options: b.Options ?? {}, labels: b.Labels ?? {},
       ...(b.Subnets ? { subnets: b.Subnets.map((s) => ({ subnet: s.Subnet, ...(s.IPRange ? { ipRange: s.IPRange } : {}), ...(s.Gateway ? { gateway: s.Gateway } : {}), ...(s.AuxAddresses ? { auxAddresses: s.AuxAddresses } : {}) })) } : {}),
     });

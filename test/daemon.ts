@@ -2,6 +2,7 @@
  * Test helpers for tsnetd: start a daemon with its own root, run dir and socket (inside the
  * test's throwaway host netns), run the `tsnet` CLI against it, and stop it by its PID.
  */
+import http from 'node:http';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -57,6 +58,19 @@ export async function removeDaemonDir(d: Daemon): Promise<void> {
   const netnsDir = join(d.runDir, 'netns');
   if (existsSync(netnsDir)) await run(['umount', '-l', netnsDir], { okCodes: [1, 32] });
   rmSync(d.dir, { recursive: true, force: true });
+}
+
+/** One raw API request (a body as given, malformed ones included): status and body text. */
+export function api(dm: Pick<Daemon, 'socket'>, method: string, path: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: dm.socket, method, path, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** Runs `tsnet -H socket ARGS...`; exit codes other than `ok` reject. */

@@ -3,7 +3,8 @@
 // CLI's message and exit code and that nothing was left behind (store rows, links, rules).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cli, cliJson, dropDaemon, inspectContainer, startDaemon, type Daemon } from './daemon.js';
+import { run } from '../core/exec/index.js';
+import { api, cli, cliJson, dropDaemon, inspectContainer, startDaemon, type Daemon } from './daemon.js';
 import { firewallDump, ipJson, settledLinks } from './helpers.js';
 
 const t = suite('engine networks');
@@ -148,6 +149,31 @@ t('subnets no network can use (loopback, multicast, class E, unspecified, IPv6 l
   assert.not.match((await cli(d, ['network', 'ls'])).stdout, / unusable /, 'no network recorded');
   assert.equal(await settledLinks(undefined, []), links, 'no bridge made');
   assert.is(await firewallDump(), rules, 'no rule made');
+});
+
+t('an IPv6 --subnet without --ipv6 turns IPv6 on (inspect says so, forwarding is on); IPv6 false with one is refused', async () => {
+  await run(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=0']); // this test's throwaway host netns
+  await cli(d, ['network', 'create', '--subnet', 'fd74:1::/64', 'six']);
+  type Net = { EnableIPv6: boolean; IPAM: { Config: { Subnet: string }[] } };
+  const [six] = await cliJson<Net[]>(d, ['network', 'inspect', 'six']);
+  assert.is(six?.EnableIPv6, true);
+  const subnets = six?.IPAM.Config.map((c) => c.Subnet) ?? [];
+  assert.ok(subnets.includes('fd74:1::/64') && subnets.some((x) => /^10\.213\.\d+\.0\/24$/.test(x)), subnets.join(' '));
+  assert.is((await run(['sysctl', '-n', 'net.ipv6.conf.all.forwarding'])).stdout.trim(), '1', 'IPv6 forwarded as for --ipv6');
+  await cli(d, ['run', '-d', '--name', 'sixer', '--network', 'six', 'busybox', 'sleep', '300']);
+  const box = (await inspect('sixer')).NetworkSettings.SandboxKey;
+  const [eth0] = await ipJson<{ addr_info: { family: string; local: string; scope: string }[] }[]>(box, ['addr', 'show', 'eth0']);
+  assert.ok(eth0?.addr_info.some((a) => a.family === 'inet6' && a.scope === 'global' && a.local.startsWith('fd74:1::')), JSON.stringify(eth0));
+  await cli(d, ['rm', '-f', 'sixer']);
+  await cli(d, ['network', 'rm', 'six']);
+  // The API tells "off" from "not said": off with an IPv6 subnet is a contradiction.
+  const off = await api(d, 'POST', '/v1/networks', JSON.stringify({ Name: 'sixoff', IPv6: false, Subnets: [{ Subnet: 'fd74:2::/64' }] }));
+  assert.is(off.status, 400, off.body);
+  assert.equal(JSON.parse(off.body), { message: 'create network "sixoff": subnet fd74:2::/64 is IPv6 but IPv6 is off for network "sixoff"', code: 'config', field: 'ipv6' });
+  assert.not.match((await cli(d, ['network', 'ls'])).stdout, / sixoff /);
+  const v4 = await api(d, 'POST', '/v1/networks', JSON.stringify({ Name: 'fouronly', Subnets: [{ Subnet: '10.213.235.0/24' }] }));
+  assert.is((JSON.parse(v4.body) as Net).EnableIPv6, false, 'an IPv4 subnet implies nothing');
+  await cli(d, ['network', 'rm', 'fouronly']);
 });
 
 t.run();

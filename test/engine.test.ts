@@ -1,10 +1,9 @@
 // tsnetd + tsnet end to end (daemon started by the test, in the throwaway host netns):
 // the demo flow, network modes, live connect/disconnect, restarts, bad input.
-import http from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { run } from '../core/exec/index.js';
-import { cli, cliJson, dropDaemon, inspectContainer, killDaemon, startDaemon, stopDaemon, type Daemon } from './daemon.js';
+import { api, cli, cliJson, dropDaemon, inspectContainer, killDaemon, startDaemon, stopDaemon, type Daemon } from './daemon.js';
 import { inNs, ipJson, firewallDump, linkNames, settledLinks } from './helpers.js';
 
 const t = suite('engine');
@@ -232,17 +231,5 @@ t('bad input: clear errors, non-zero exit, nothing half-made', async () => {
   assert.match(unknown.body, /Colour/);
   assert.is((await api(d, 'GET', '/v1/containers/nobody', '')).status, 404);
 });
-
-function api(dm: Daemon, method: string, path: string, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: dm.socket, method, path, headers: { 'Content-Type': 'application/json' } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 t.run();
