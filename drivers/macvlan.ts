@@ -44,6 +44,11 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
   async ensureNetwork(net) {
     const parent = await nl.getLink(nl.hostNetlink(), net.options.parent);
     if (!parent) throw new ConfigError(`parent interface "${net.options.parent}" not found`, 'parent');
+    // The kernel makes a macvlan only on an Ethernet device that is not loopback (EINVAL at
+    // the first attach otherwise): said at create, naming what the parent is instead.
+    if (parent.linkType !== 'ether') {
+      throw new ConfigError(`parent interface "${net.options.parent}" has link type ${parent.linkType ?? 'unknown'}, not ether: macvlan needs an Ethernet device`, 'parent');
+    }
     if (net.options.mtu !== undefined && net.options.mtu > parent.mtu) {
       throw new ConfigError(`mtu ${net.options.mtu} is larger than parent ${net.options.parent}'s ${parent.mtu}`, 'mtu');
     }

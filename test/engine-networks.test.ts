@@ -176,4 +176,10 @@ t('an IPv6 --subnet without --ipv6 turns IPv6 on (inspect says so, forwarding is
   await cli(d, ['network', 'rm', 'fouronly']);
 });
 
+t('macvlan on the loopback parent is refused at create', async () => {
+  await refused(['network', 'create', '-d', 'macvlan', '--subnet', '10.213.236.0/24', '-o', 'parent=lo', 'mvlo'],
+    /parent interface "lo" has link type loopback, not ether: macvlan needs an Ethernet device/);
+  assert.not.match((await cli(d, ['network', 'ls'])).stdout, / mvlo /, 'no network recorded');
+});
+
 t.run();

@@ -70,4 +70,26 @@ t('MTU larger than the parent and a missing parent are config errors, nothing ma
   await mgr.removeNetwork('mvok');
 });
 
+t('a parent that is not Ethernet (loopback, a tun) is refused at create naming its link type, nothing made', async () => {
+  await inNs(undefined, ['ip', 'tuntap', 'add', 'mode', 'tun', 'name', 'mvtun0']);
+  try {
+    const links = await linkNames();
+    for (const [parent, type] of [['lo', 'loopback'], ['mvtun0', 'none']] as const) {
+      try {
+        await mgr.createNetwork({ name: 'mvnotether', driver: 'macvlan', subnets: [{ subnet: '10.213.61.0/24' }], options: { parent } });
+        assert.unreachable(`parent ${parent} accepted`);
+      } catch (err) {
+        assert.instance(err, ConfigError);
+        assert.is((err as ConfigError).field, 'parent');
+        assert.match((err as Error).message, `parent interface "${parent}" has link type ${type}, not ether: macvlan needs an Ethernet device`);
+      }
+      assert.is(mgr.listNetworks().length, 0, 'no network recorded');
+      assert.equal(mgr.ipam.listPools(), [], 'its pool released');
+    }
+    assert.equal(await linkNames(), links, 'no link made');
+  } finally {
+    await inNs(undefined, ['ip', 'link', 'del', 'mvtun0'], [1]);
+  }
+});
+
 t.run();

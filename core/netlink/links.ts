@@ -21,6 +21,8 @@ export interface LinkInfo {
   mtu: number;
   mac: string;
   up: boolean;
+  /** The link layer (ARPHRD_*) as `ip link` names it: 'ether', 'loopback', 'none' (a tun), ... */
+  linkType?: string;
   masterIndex?: number;
   /** IFLA_LINK: the parent (macvlan, vlan) or the veth peer's index (maybe in another netns). */
   parentIndex?: number;
@@ -94,6 +96,8 @@ export function toLinkInfo(m: rt.LinkMessage): LinkInfo {
   };
   const kind = linkKindOf(a.linkinfo);
   if (kind) info.kind = kind;
+  const type = linkTypeName(m.data.type);
+  if (type) info.linkType = type;
   if (a.master) info.masterIndex = a.master;
   const parent = a.link && a.link.length >= 4 ? a.link.readUInt32LE(0) : 0;
   // A veth's IFLA_LINK is its peer's index in the peer's netns, which may equal its own.
@@ -101,6 +105,13 @@ export function toLinkInfo(m: rt.LinkMessage): LinkInfo {
   if (a.linkNetnsid !== undefined) info.parentNetnsId = a.linkNetnsid;
   if (a.ifalias) info.alias = a.ifalias;
   return info;
+}
+
+/** ARPHRD_* as the package parses it (its key, or a number it has no name for), lowercased. */
+function linkTypeName(t: rt.Link['type']): string | undefined {
+  if (t === undefined) return undefined;
+  if (typeof t === 'string') return t.toLowerCase();
+  return rt.LinkType[t]?.toLowerCase() ?? String(t);
 }
 
 /** Resolves names and encodes kind-specific data: [IFLA_LINKINFO payload, IFLA_LINK index?]. */
