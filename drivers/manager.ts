@@ -11,7 +11,7 @@ import * as nl from '../core/netlink/index.js';
 import { sweepRetired } from '../core/link-reaper/index.js';
 import { isNetns } from '../core/netns/index.js';
 import { Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } from '../core/firewall/index.js';
-import { hostIpsClash, openStore, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
+import { hostIpsClash, openStore, portsClash, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
 import { Ipam, cidrContains, macFromIp, normalizeIp, parseIp } from '../ipam/index.js';
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
 import { bridgeName, type BridgeOptions } from './bridge.js';
@@ -514,10 +514,12 @@ export class NetworkManager {
     if (ports.length === 0) return [];
     if (!containerIp) throw new ConfigError(`network "${net.name}" has no IPv4 address to publish ports to`, 'ports');
     const defaultHostIp = (net.options as BridgeOptions).hostBindingIp ?? '0.0.0.0';
-    // One indexed lookup per candidate port (proto, host_port): constant in the number of mappings.
-    const isFree = (proto: Proto, hostIp: string, port: number) =>
-      !this.store.ports.list({ proto, hostPort: port }).some((t) => hostIpsClash(t.hostIp, hostIp));
-    const bindings = ports.flatMap((p, i) => expandPorts(p, containerIp, defaultHostIp, isFree, `ports[${i}]`));
+    const bindings: PortBinding[] = [];
+    // One indexed lookup per candidate port (proto, host_port): constant in the number of
+    // mappings. The ports this call took already count, so an ephemeral pick avoids them.
+    const isFree = (proto: Proto, hostIp: string, hostPort: number) => !bindings.some((b) => portsClash(b, { proto, hostIp, hostPort })) &&
+      !this.store.ports.list({ proto, hostPort }).some((t) => hostIpsClash(t.hostIp, hostIp));
+    ports.forEach((p, i) => bindings.push(...expandPorts(p, containerIp, defaultHostIp, isFree, `ports[${i}]`)));
     this.store.ports.reserve(bindings.map((b) => ({ ...b, endpointId, networkId: net.id })));
     return bindings;
   }

@@ -4,7 +4,7 @@
  */
 export { openStore, Store, BUSY_TIMEOUT_MS, type StoreOptions } from './store.js';
 export { MIGRATIONS, SCHEMA_VERSION, migrate } from './schema.js';
-export { hostIpsClash } from './ports.js';
+export { hostIpsClash, portsClash } from './ports.js';
 export type { NetworksRepo } from './networks.js';
 export type { EndpointsRepo } from './endpoints.js';
 export type { PortsRepo } from './ports.js';

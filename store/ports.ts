@@ -34,6 +34,11 @@ export function hostIpsClash(a: string, b: string): boolean {
   return a === b || isWildcard(a) || isWildcard(b);
 }
 
+/** True when two mappings cannot both be published: same proto and host port, clashing host IPs. */
+export function portsClash(a: Pick<PortMappingRow, 'proto' | 'hostIp' | 'hostPort'>, b: Pick<PortMappingRow, 'proto' | 'hostIp' | 'hostPort'>): boolean {
+  return a.proto === b.proto && a.hostPort === b.hostPort && hostIpsClash(a.hostIp, b.hostIp);
+}
+
 function validPort(p: unknown): boolean {
   return Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
 }
@@ -51,15 +56,29 @@ function sameMapping(a: PortMappingRow, b: PortMappingRow): boolean {
     a.containerIp === b.containerIp && a.containerPort === b.containerPort;
 }
 
+/**
+ * Two rows of one reservation that clash are the request's own mistake (e.g. `-p 8080:80
+ * -p 8080:81`): said so, naming the port, instead of as a clash with the endpoint being
+ * made (whose rows are rolled back). An identical row twice is one mapping.
+ */
+function checkNoTwins(rows: readonly PortMappingRow[]): void {
+  rows.forEach((r, i) => {
+    const twin = rows.slice(0, i).find((o) => portsClash(o, r) && !sameMapping(o, r));
+    if (twin) throw new ConfigError(`port ${r.hostPort}/${r.proto} on ${r.hostIp} is requested twice in this request`, 'hostPort');
+  });
+}
+
 export class PortsRepo {
   constructor(private readonly st: Statements, private readonly tx: <T>(fn: () => T) => T) {}
 
   /**
    * Reserves all rows or none (one IMMEDIATE transaction). Re-reserving an identical row
-   * is a no-op (idempotent attach). ConflictError naming the holder endpoint on a clash.
+   * is a no-op (idempotent attach). ConflictError naming the holder endpoint on a clash;
+   * ConfigError when two of the rows clash with each other.
    */
   reserve(rows: readonly PortMappingRow[]): void {
     for (const r of rows) validate(r);
+    checkNoTwins(rows);
     this.tx(() => {
       for (const r of rows) this.reserveOne(r);
     });

@@ -208,6 +208,17 @@ t('ports: conflict message names the holder', ({ store }) => {
   assert.is(store.ports.list().length, 3);
 });
 
+t('ports: two rows of one reservation that clash are the request\'s mistake, said so; an identical row twice is one', ({ store }) => {
+  seed(store);
+  rejects(() => store.ports.reserve([port(), port({ containerPort: 81 })]), ConfigError,
+    /^port 8080\/tcp on 0\.0\.0\.0 is requested twice in this request$/);
+  rejects(() => store.ports.reserve([port({ hostIp: '127.0.0.1', hostPort: 9000 }), port({ hostPort: 9000 })]), ConfigError,
+    /^port 9000\/tcp on 0\.0\.0\.0 is requested twice in this request$/);
+  assert.equal(store.ports.list(), [], 'nothing reserved');
+  store.ports.reserve([port(), port(), port({ proto: 'udp' }), port({ hostIp: '::' })]);
+  assert.is(store.ports.list().length, 3);
+});
+
 t('ports: 0.0.0.0 clashes with a specific IPv4 address and vice versa', ({ store }) => {
   seed(store);
   store.ports.reserve([port({ hostIp: '127.0.0.1' })]);

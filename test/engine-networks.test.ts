@@ -182,4 +182,25 @@ t('macvlan on the loopback parent is refused at create', async () => {
   assert.not.match((await cli(d, ['network', 'ls'])).stdout, / mvlo /, 'no network recorded');
 });
 
+t('one run publishing a host port twice is told so, naming the port, and leaves nothing; ephemeral picks avoid its own ports', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.237.0/24', 'twice']);
+  const links = await settledLinks(undefined, []);
+  const rules = await firewallDump();
+  const ps = (await cli(d, ['ps', '-a', '-q'])).stdout;
+  for (const p of [['8097:80', '8097:81'], ['8097:80', '127.0.0.1:8097:81'], ['8097:80/udp', '8097:81/udp']]) {
+    const stderr = await refused(['run', '-d', '--network', 'twice', '-p', p[0]!, '-p', p[1]!, 'busybox', 'sleep', '300'],
+      /port 8097\/(tcp|udp) on [0-9.]+ is requested twice in this request/);
+    assert.not.match(stderr, /endpoint|already published/, 'not blamed on its own endpoint');
+  }
+  assert.equal(await settledLinks(undefined, []), links, 'no link left');
+  assert.is(await firewallDump(), rules, 'no rule left');
+  assert.is((await cli(d, ['ps', '-a', '-q'])).stdout, ps, 'no container left');
+  // Two requests over one host range: the second takes the range's other port.
+  await cli(d, ['run', '-d', '--name', 'ranges', '--network', 'twice', '-p', '20000-20001:80', '-p', '20000-20001:81', 'busybox', 'sleep', '300']);
+  const ports = (await inspect('ranges')).NetworkSettings.Ports;
+  assert.equal([ports['80/tcp']?.[0]?.HostPort, ports['81/tcp']?.[0]?.HostPort], ['20000', '20001']);
+  await cli(d, ['rm', '-f', 'ranges']);
+  await cli(d, ['network', 'rm', 'twice']);
+});
+
 t.run();
