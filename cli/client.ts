@@ -3,7 +3,7 @@
  * Pure client: no namespace, kernel or store access; it opens one connection per request
  * and closes it (no keep-alive pool to hold the process open).
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { TsnetError, type ErrorCode } from '../core/errors.js';
 import type { ApiErrorBody } from './types.js';
 
@@ -36,9 +36,27 @@ export class DaemonUnreachableError extends TsnetError {
   }
 }
 
+/** The daemon took the request but sent no answer within the client's time limit. */
+export class DaemonTimeoutError extends TsnetError {
+  constructor(socketPath: string, what: string, ms: number) {
+    super('try-again', `tsnetd at ${socketPath} did not answer ${what} within ${ms / 1000} s (a longer limit: --timeout or TSNET_TIMEOUT, in seconds; 0 for none)`);
+    this.name = 'DaemonTimeoutError';
+  }
+}
+
 const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ENOTSOCK']);
 
+/** How long a request may wait for the daemon's whole answer unless told otherwise. */
+export const DEFAULT_TIMEOUT_MS = 120_000;
+
 export type Method = 'GET' | 'POST' | 'DELETE';
+
+export interface RequestOptions {
+  /** No time limit: the answer comes when something happens (wait for a container's exit). */
+  noTimeout?: boolean;
+  /** Added to the limit: the daemon is asked to take that long (stop -t N). */
+  extraMs?: number;
+}
 
 /** Builds `/v1/<segments...>?query`, encoding every path segment (names may hold anything). */
 export function apiPath(segments: readonly string[], query: Record<string, string | undefined> = {}): string {
@@ -48,15 +66,17 @@ export function apiPath(segments: readonly string[], query: Record<string, strin
 }
 
 export class ApiClient {
-  constructor(readonly socketPath: string) {}
+  /** `timeoutMs`: the limit on each answer (0: none); a daemon that accepts and never answers must not hang the CLI. */
+  constructor(readonly socketPath: string, readonly timeoutMs = DEFAULT_TIMEOUT_MS) {}
 
   /**
    * Sends one request and parses the JSON answer (undefined for 204 / an empty body).
-   * Rejects with ApiError on a non-2xx answer, DaemonUnreachableError when nobody listens.
+   * Rejects with ApiError on a non-2xx answer, DaemonUnreachableError when nobody listens,
+   * DaemonTimeoutError when the whole answer takes longer than the limit.
    */
-  async request<T>(method: Method, path: string, body?: unknown): Promise<T> {
-    const res = await this.open(method, path, body);
-    const text = (await readAll(res)).toString('utf8');
+  async request<T>(method: Method, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+    const { req, response } = this.open(method, path, body);
+    const { res, text } = await this.bounded(req, `${method} ${path}`, opts, response.then(async (r) => ({ res: r, text: (await readAll(r)).toString('utf8') })));
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) throw new ApiError(status, parseErrorBody(text));
     if (text.trim() === '') return undefined as T;
@@ -69,10 +89,12 @@ export class ApiClient {
 
   /**
    * Sends one request and hands each chunk of a 2xx answer's body to `onData` as it arrives
-   * (logs --follow). Resolves when the daemon ends the body.
+   * (logs --follow). Resolves when the daemon ends the body. The time limit covers the
+   * answer's head only: a followed log may stay quiet for as long as its container does.
    */
   async stream(method: Method, path: string, onData: (chunk: Buffer) => void, body?: unknown): Promise<void> {
-    const res = await this.open(method, path, body);
+    const { req, response } = this.open(method, path, body);
+    const res = await this.bounded(req, `${method} ${path}`, {}, response);
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) throw new ApiError(status, parseErrorBody((await readAll(res)).toString('utf8')));
     await new Promise<void>((resolve, reject) => {
@@ -83,18 +105,38 @@ export class ApiClient {
     });
   }
 
-  private open(method: Method, path: string, body: unknown): Promise<IncomingMessage> {
+  private open(method: Method, path: string, body: unknown): { req: ClientRequest; response: Promise<IncomingMessage> } {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string | number> = { Accept: 'application/json' };
     if (payload) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': payload.length });
-    return new Promise((resolve, reject) => {
-      const req = httpRequest({ socketPath: this.socketPath, method, path, headers, agent: false }, resolve);
+    const req = httpRequest({ socketPath: this.socketPath, method, path, headers, agent: false });
+    const response = new Promise<IncomingMessage>((resolve, reject) => {
+      req.on('response', resolve);
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code && UNREACHABLE.has(err.code)) reject(new DaemonUnreachableError(this.socketPath, err.code, err));
         else reject(new TsnetError('internal', `${method} ${path}: ${err.message}`, { cause: err }));
       });
-      req.end(payload);
     });
+    req.end(payload);
+    return { req, response };
+  }
+
+  /** `work` within the request's time limit; past it the request is dropped and DaemonTimeoutError thrown. */
+  private async bounded<T>(req: ClientRequest, what: string, opts: RequestOptions, work: Promise<T>): Promise<T> {
+    if (opts.noTimeout || this.timeoutMs <= 0) return work;
+    const ms = this.timeoutMs + (opts.extraMs ?? 0);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        reject(new DaemonTimeoutError(this.socketPath, what, ms));
+        req.destroy(); // closes the socket, so the process can exit
+      }, ms);
+    });
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -71,7 +71,7 @@ async function run(ctx: Ctx, image: string, cmd: string[], o: RunOpts): Promise<
   }
   // Foreground: ask for the exit status at once (an AutoRemove container may vanish right
   // after it exits), stream its output until it exits, then exit with its status.
-  const waited = api.request<{ StatusCode?: number }>('POST', apiPath(['containers', created.Id, 'wait']));
+  const waited = api.request<{ StatusCode?: number }>('POST', apiPath(['containers', created.Id, 'wait']), undefined, { noTimeout: true });
   waited.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
   const stopOnInterrupt = interruptHandler(ctx, created.Id);
   try {
@@ -214,7 +214,8 @@ export function registerContainerCommands(program: Command, ctx: Ctx): void {
     .addOption(formatOption())
     .action((names: string[], o: { format: string; time?: number }) =>
       eachContainer(ctx, names, o.format, (n) =>
-        ctx.client().request('POST', apiPath(['containers', n, 'stop'], { t: o.time === undefined ? undefined : String(o.time) })),
+        ctx.client().request('POST', apiPath(['containers', n, 'stop'], { t: o.time === undefined ? undefined : String(o.time) }), undefined,
+          { extraMs: (o.time ?? 10) * 1000 }), // the daemon waits that long before it kills
       ),
     );
 

@@ -3,8 +3,9 @@
  * TSNET_HOST / the run dir), output sinks and the clock. Commands never touch
  * process.stdout or process.exit directly, so main() decides the exit status.
  */
+import { ConfigError } from '../core/errors.js';
 import { paths } from '../core/paths.js';
-import { ApiClient } from './client.js';
+import { ApiClient, DEFAULT_TIMEOUT_MS } from './client.js';
 
 export interface Io {
   stdout(text: string): void;
@@ -22,6 +23,7 @@ export class Ctx {
   constructor(
     readonly io: Io,
     private readonly hostOption: () => string | undefined,
+    private readonly timeoutOption: () => number | undefined = () => undefined,
   ) {}
 
   /** The socket path: --host, else TSNET_HOST, else $TSNET_RUN/tsnetd.sock, else /run/tsnet/tsnetd.sock. */
@@ -29,8 +31,19 @@ export class Ctx {
     return this.hostOption() ?? paths().apiSocket;
   }
 
+  /** The limit on each answer in ms: --timeout, else TSNET_TIMEOUT (seconds; 0: none), else 120 s. */
+  timeoutMs(): number {
+    const flag = this.timeoutOption();
+    if (flag !== undefined) return flag * 1000;
+    const env = process.env['TSNET_TIMEOUT'];
+    if (env === undefined || env === '') return DEFAULT_TIMEOUT_MS;
+    const seconds = parseSeconds(env);
+    if (seconds === undefined) throw new ConfigError(`TSNET_TIMEOUT: "${env}" is not a number of seconds`, 'TSNET_TIMEOUT');
+    return seconds * 1000;
+  }
+
   client(): ApiClient {
-    this.api ??= new ApiClient(this.socketPath());
+    this.api ??= new ApiClient(this.socketPath(), this.timeoutMs());
     return this.api;
   }
 
@@ -67,6 +80,13 @@ export class Ctx {
   }
 }
 
+/** A daemon that cannot be reached, or did not answer in time, will not answer the next target either. */
 function isUnreachable(err: unknown): boolean {
-  return err instanceof Error && err.name === 'DaemonUnreachableError';
+  return err instanceof Error && (err.name === 'DaemonUnreachableError' || err.name === 'DaemonTimeoutError');
+}
+
+/** A non-negative number of seconds ('2', '0.5'), else undefined. */
+export function parseSeconds(text: string): number | undefined {
+  if (!/^\d+(\.\d+)?$/.test(text.trim())) return undefined;
+  return Number(text);
 }

@@ -6,16 +6,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { packageRoot } from '../core/paths.js';
 import { registerCniCommands } from './cni-commands.js';
 import { registerContainerCommands } from './container-commands.js';
-import { Ctx, type Io } from './context.js';
+import { Ctx, parseSeconds, type Io } from './context.js';
 import { registerImageCommands } from './image-commands.js';
 import { registerNetworkCommands } from './network-commands.js';
 import { registerSystemCommands } from './system-commands.js';
 
-export { ApiClient, ApiError, DaemonUnreachableError, apiPath } from './client.js';
+export { ApiClient, ApiError, DaemonTimeoutError, DaemonUnreachableError, apiPath } from './client.js';
 export type { Io } from './context.js';
 
 function clientVersion(): string {
@@ -52,11 +52,18 @@ export const processIo: Io = {
   now: () => Date.now(),
 };
 
+function secondsArg(value: string): number {
+  const n = parseSeconds(value);
+  if (n === undefined) throw new InvalidArgumentError(`"${value}" is not a number of seconds`);
+  return n;
+}
+
 /** Builds the commander program; actions act through `ctx`. */
 export function buildProgram(ctx: Ctx, io: Io): Command {
   const program = new Command('tsnet')
     .description('tsnet: networks and containers, a client of tsnetd')
     .option('-H, --host <path>', 'tsnetd API socket (default: $TSNET_HOST, else $TSNET_RUN/tsnetd.sock, else /run/tsnet/tsnetd.sock)')
+    .option('--timeout <seconds>', 'give up on an answer of tsnetd after this long, 0 for never (default: $TSNET_TIMEOUT, else 120; wait and followed logs have none)', secondsArg)
     .version(clientVersion(), '-v, --version', 'print the client version')
     .enablePositionalOptions()
     .exitOverride()
@@ -73,7 +80,7 @@ export function buildProgram(ctx: Ctx, io: Io): Command {
 /** Runs the CLI on `argv` (without node and script) and resolves with the exit status. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let program: Command | undefined;
-  const ctx = new Ctx(io, () => program?.opts<{ host?: string }>().host);
+  const ctx = new Ctx(io, () => program?.opts<{ host?: string }>().host, () => program?.opts<{ timeout?: number }>().timeout);
   program = buildProgram(ctx, io);
   if (argv.length === 0) {
     io.stdout(program.helpInformation());

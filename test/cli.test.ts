@@ -16,6 +16,8 @@ import { packageRoot } from '../core/paths.js';
 
 const BIN = join(packageRoot(), 'bin', 'tsnet');
 const WEB = 'aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111';
+/** A container whose exit the fake daemon reports only after 1.5 s. */
+const SLOW = 'dddddddddddd4444444444444444444444444444444444444444444444444444';
 const NET_ID = 'f00dfeed0000111122223333444455556666777788889999aaaabbbbccccdddd';
 
 interface Seen {
@@ -31,6 +33,8 @@ interface Answer {
   /** Written one by one, 30 ms apart, then the body ends (logs --follow). */
   chunks?: string[];
   delayMs?: number;
+  /** Never answered: a daemon that took the request and hangs. */
+  hang?: boolean;
 }
 
 const networks = [
@@ -62,6 +66,7 @@ function answer(method: string, url: URL, body: Record<string, unknown>): Answer
       if (name === 'prune') return { status: 200, json: { Removed: ['frontend', 'old'] } };
       return notFound('network', name ?? '');
     case 'GET networks/:name':
+      if (name === 'hang') return { status: 200, hang: true };
       return net ? { status: 200, json: net } : notFound('network', name ?? '');
     case 'DELETE networks/:name':
       return net ? { status: 204 } : notFound('network', name ?? '');
@@ -73,13 +78,14 @@ function answer(method: string, url: URL, body: Record<string, unknown>): Answer
       if ((body['Ports'] as string[] | undefined)?.includes('80:abc')) {
         return { status: 400, json: { message: 'invalid port "80:abc": container port must be a number', code: 'config', field: 'Ports' } };
       }
-      return { status: 201, json: { Id: WEB, Name: body['Name'] ?? 'eager_turing' } };
+      return { status: 201, json: { Id: body['Name'] === 'slowpoke' ? SLOW : WEB, Name: body['Name'] ?? 'eager_turing' } };
     case 'POST containers/:name/start':
     case 'POST containers/:name/stop':
     case 'DELETE containers/:name':
-      return name === 'web' || name === WEB ? { status: 204 } : notFound('container', name ?? '');
+      if (name === 'slowstop') return { status: 204, delayMs: 1500 }; // stop -t 2 slowstop
+      return name === 'web' || name === WEB || name === SLOW ? { status: 204 } : notFound('container', name ?? '');
     case 'POST containers/:name/wait':
-      return { status: 200, json: { StatusCode: 3 }, delayMs: 150 };
+      return { status: 200, json: { StatusCode: 3 }, delayMs: name === SLOW ? 1500 : 150 };
     case 'GET containers/:name/logs':
       return url.searchParams.get('follow') === '1'
         ? { status: 200, chunks: ['line 1\n', 'line 2\n', 'last line\n'] }
@@ -148,7 +154,7 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://tsnetd');
     seen.push({ method: req.method ?? '', path: `${url.pathname}${url.search}`, body: raw ? body : undefined });
     const a = answer(req.method ?? '', url, body);
-    setTimeout(() => send(res, a), a.delayMs ?? 0);
+    if (!a.hang) setTimeout(() => send(res, a), a.delayMs ?? 0);
   });
 }
 
@@ -199,6 +205,7 @@ test.before.each(() => {
 });
 
 test.after(async () => {
+  server.closeAllConnections(); // a hung answer's, should a client have left it open
   await new Promise<void>((ok) => server.close(() => ok()));
   rmSync(dir, { recursive: true, force: true });
 });
@@ -346,6 +353,31 @@ test('no daemon: a clear message naming the socket, exit 1', async () => {
   const flag = await tsnet(['--host', SOCK, 'version'], { env: { TSNET_HOST: gone } });
   assert.is(flag.exitCode, 0);
   assert.is(flag.stdout, `Client: 0.1.0\nServer: 0.1.0 (pid 4242, ${SOCK})\n`);
+});
+
+test('a daemon that takes a request and never answers: given up after --timeout / TSNET_TIMEOUT, said so, exit 1', async () => {
+  const env = (timeout: string) => ({ TSNET_HOST: SOCK, TSNET_TIMEOUT: timeout });
+  const began = Date.now();
+  const r = await tsnet(['network', 'inspect', 'hang', 'bridge'], { env: env('0.5') });
+  assert.is(r.exitCode, 1);
+  assert.is(r.stderr, `Error: tsnetd at ${SOCK} did not answer GET /v1/networks/hang within 0.5 s (a longer limit: --timeout or TSNET_TIMEOUT, in seconds; 0 for none)\n`);
+  assert.equal(requests(), ['GET /v1/networks/hang'], 'the next target is not tried on a hung daemon');
+  assert.ok(Date.now() - began < 10_000, 'well before the test runner would kill it');
+  const flag = await tsnet(['--timeout', '0.3', 'network', 'inspect', 'hang'], { env: env('100') });
+  assert.match(flag.stderr, /did not answer GET \/v1\/networks\/hang within 0\.3 s/, '--timeout wins over the environment');
+  const badEnv = await tsnet(['network', 'ls'], { env: env('soon') });
+  assert.is(badEnv.exitCode, 1);
+  assert.is(badEnv.stderr, 'Error: TSNET_TIMEOUT: "soon" is not a number of seconds\n');
+  const badFlag = await tsnet(['--timeout', 'soon', 'ps']);
+  assert.is(badFlag.exitCode, 2);
+  assert.match(badFlag.stderr, /"soon" is not a number of seconds/);
+  // Answers meant to take long: a foreground run's wait has no limit, stop -t N gets N more seconds.
+  const fg = await tsnet(['run', '--name', 'slowpoke', 'busybox'], { env: env('1') });
+  assert.is(fg.stderr, '');
+  assert.is(fg.exitCode, 3);
+  const stop = await tsnet(['stop', '-t', '2', 'slowstop'], { env: env('1') });
+  assert.is(stop.stderr, '');
+  assert.is(stop.stdout, 'slowstop\n');
 });
 
 test('a non-JSON 500 answer is printed as is', async () => {
