@@ -15,6 +15,13 @@
         "TSNET_NODE=\"<!(node -p process.execPath)\"",
         "TSNET_CNI_SCRIPT=\"<(module_root_dir)/bin/tsnet-cni\""
       ]
+    },
+    {
+      "target_name": "tsnet_exit_monitor",
+      "type": "executable",
+      "sources": ["engine/runtime/monitor/tsnet-exit-monitor.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "ldflags": ["-static"]
     }
   ]
 }

@@ -323,14 +323,17 @@ export class Engine {
     if (sandbox && sandbox !== 'host') deleteNetns(sandbox);
   }
 
-  /** runc reported the exit of a container this daemon started (or an adopted one ended). */
-  private async exited(id: string, code: number): Promise<void> {
+  /**
+   * runc reported the exit of a container this daemon started (or an adopted one ended, or
+   * one ended while no daemon ran: then `finishedAt` is when, if known).
+   */
+  private async exited(id: string, code: number, finishedAt = new Date().toISOString()): Promise<void> {
     if (this.starting.has(id)) return void this.earlyExits.set(id, code);
     const c = this.mgr.store.containers.get(id);
     if (!c || c.state !== 'running') return this.resolveWaiters(id, code);
     const cfg = this.config(c);
     await this.teardown(id, usesNetworks(cfg.networkMode) || cfg.networkMode === 'none' ? c.sandbox : undefined);
-    this.mgr.store.containers.update(id, { state: 'exited', exitCode: code, pid: null, sandbox: null, finishedAt: new Date().toISOString() });
+    this.mgr.store.containers.update(id, { state: 'exited', exitCode: code, pid: null, sandbox: null, finishedAt });
     this.resolveWaiters(id, code);
     if (cfg.autoRemove) await this.autoRemove(c, code);
   }
@@ -493,8 +496,8 @@ export class Engine {
 
   /**
    * After a restart: running containers are adopted (names re-registered, exit watched by
-   * polling runc, as they are not our children); the others are marked exited and their
-   * networking released.
+   * polling runc, as they are not our children); the others are marked exited, with the exit
+   * status the runtime's exit monitor recorded, and their networking released.
    */
   private async reconcileContainers(): Promise<void> {
     for (const c of this.mgr.store.containers.list()) {
@@ -503,7 +506,7 @@ export class Engine {
       if (st.status === 'running' || st.status === 'paused') {
         this.adopt(c);
       } else {
-        await this.exited(c.id, st.exitCode ?? 255);
+        await this.exited(c.id, exitCodeOf(st), st.finishedAt ?? undefined);
       }
     }
   }
@@ -520,11 +523,20 @@ export class Engine {
         if (st.status === 'running' || st.status === 'paused') return;
         clearInterval(timer);
         this.adopted.delete(c.id);
-        return this.exited(c.id, st.exitCode ?? 255);
+        return this.exited(c.id, exitCodeOf(st), st.finishedAt ?? undefined);
       }).catch((err: unknown) => log.warn({ id: c.id, err }, 'cannot poll adopted container'));
     }, 1000);
     this.adopted.set(c.id, timer);
   }
+}
+
+/**
+ * The exit code of a container that ended out of this process's sight: the runtime's record,
+ * else 255 (as Docker reports an exit it could not observe): the exit monitor is not built,
+ * or it was killed too.
+ */
+function exitCodeOf(st: { exitCode: number | null }): number {
+  return st.exitCode ?? 255;
 }
 
 function usesNetworks(mode: string): boolean {

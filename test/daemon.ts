@@ -80,7 +80,8 @@ export function cli(d: Pick<Daemon, 'socket'>, args: string[], ok: number[] = [0
 
 /** The part of `tsnet inspect CTR` the tests read. */
 export interface ContainerInspect {
-  State: { Running: boolean; Status: string; ExitCode: number };
+  Id: string;
+  State: { Running: boolean; Status: string; ExitCode: number; FinishedAt: string };
   NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string; MacAddress: string; Gateway: string; EndpointID: string }>; Ports: Record<string, { HostIp: string; HostPort: string }[]> };
 }
 

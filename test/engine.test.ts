@@ -127,6 +127,30 @@ t('kill -9 tsnetd, restart: containers keep connectivity, state is intact, nothi
   await cli(d, ['network', 'rm', 'live']);
 });
 
+t('a container that exits while tsnetd is down: the restart records its real exit code and end, and releases its network', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.219.0/24', 'brief']);
+  await cli(d, ['run', '-d', '--name', 'quitter', '--network', 'brief', 'busybox', 'sh', '-c', 'sleep 1; exit 7']);
+  const { Id: id } = await inspect('quitter');
+  await killDaemon(d);
+  // runc (no daemon around) sees it end.
+  let status = '';
+  for (let i = 0; i < 100 && status !== 'stopped'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = (JSON.parse((await run(['runc', '--root', `${d.runDir}/runc`, 'state', id])).stdout) as { status: string }).status;
+  }
+  assert.is(status, 'stopped');
+  const restarted = Date.now();
+  d = await startDaemon(d.dir);
+  const after = await inspect('quitter');
+  assert.is(after.State.Status, 'exited');
+  assert.is(after.State.ExitCode, 7, 'its own status, not 255 (is build/Release/tsnet_exit_monitor built? npm install runs node-gyp)');
+  assert.ok(Date.parse(after.State.FinishedAt) < restarted, `ended before the restart: ${after.State.FinishedAt}`);
+  const net = (await cliJson<{ Containers: Record<string, unknown> }[]>(d, ['network', 'inspect', 'brief']))[0]!;
+  assert.equal(net.Containers, {}, 'endpoint released');
+  await cli(d, ['rm', 'quitter']);
+  await cli(d, ['network', 'rm', 'brief']);
+});
+
 t('a bridge and rules deleted behind the daemon: a restart brings them back, connectivity too', async () => {
   await cli(d, ['network', 'create', '--subnet', '10.213.218.0/24', 'heal']);
   await cli(d, ['run', '-d', '--name', 'h1', '--network', 'heal', '-p', '127.0.0.1:8093:80', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);

@@ -7,14 +7,17 @@
  * A container is started by `runc run --keep` as a detached child (own session), whose
  * stdout/stderr are the log file: the container's process writes straight into it, and
  * neither a SIGTERM nor a kill -9 of the daemon reaches it. The daemon that started it learns
- * its exit code when runc exits; a later daemon sees it stopped, exit code unknown (null).
+ * its exit code when runc exits. runc runs under the exit monitor (a small C program, built
+ * with the addon), which writes runc's exit status to `exit-code` in the bundle: a later
+ * daemon reads the code of a container that ended meanwhile from there (unknown, null, only
+ * when the monitor is not built or was killed).
  */
 import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, ConflictError, ExecError, NotFoundError, TryAgainError } from '../../core/errors.js';
 import { log } from '../../core/log.js';
-import { paths } from '../../core/paths.js';
+import { packageRoot, paths } from '../../core/paths.js';
 import { startDetached, type RunResult } from '../../core/exec/index.js';
 import { ImageStore } from './images.js';
 import { checkContainerId } from './names.js';
@@ -61,6 +64,8 @@ interface StatusFile {
   startedAt: string;
   finishedAt?: string;
   exitCode?: number;
+  /** Started under the exit monitor: its record (EXIT_FILE) will say the exit status. */
+  monitored?: boolean;
 }
 
 export interface ExecOptions {
@@ -78,6 +83,10 @@ export interface FollowOptions {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** build/Release/tsnet_exit_monitor (engine/runtime/monitor): `MONITOR EXIT-FILE ARGV...`. */
+const EXIT_MONITOR = join(packageRoot(), 'build', 'Release', 'tsnet_exit_monitor');
+/** In the bundle: the exit monitor's record of runc's exit status. */
+const EXIT_FILE = 'exit-code';
 /** Statuses with processes (ours). */
 const LIVE = new Set<string>(['running', 'paused']);
 /** runc's statuses with processes. */
@@ -182,13 +191,16 @@ export class ContainerRuntime {
   /** Spawns the detached `runc run --keep` with the log as stdout/stderr; records its exit. */
   private async spawnRunc(id: string, dir: string, pidFile: string): Promise<{ argv: string[]; exited: Promise<number>; logStart: number }> {
     const startedAt = new Date().toISOString();
-    await this.writeStatus(id, { startedAt });
+    // Under the monitor when it is built, so the exit status outlives this process.
+    const monitored = existsSync(EXIT_MONITOR);
+    await rm(join(dir, EXIT_FILE), { force: true });
+    await this.writeStatus(id, { startedAt, ...(monitored ? { monitored } : {}) });
     const argv = this.runc.argv('run', '--keep', '--bundle', dir, '--pid-file', pidFile, id);
     const logFd = openSync(join(dir, 'log'), 'a');
     try {
       const logStart = fstatSync(logFd).size;
       const env = { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
-      const child = await startDetached(argv, { stdoutFd: logFd, stderrFd: logFd, cwd: dir, env });
+      const child = await startDetached(monitored ? [EXIT_MONITOR, join(dir, EXIT_FILE), ...argv] : argv, { stdoutFd: logFd, stderrFd: logFd, cwd: dir, env });
       const exited = child.exited.then((code) => this.recordExit(id, startedAt, code));
       this.owned.set(id, exited);
       return { argv, exited, logStart };
@@ -251,6 +263,28 @@ export class ContainerRuntime {
     }
   }
 
+  /**
+   * The exit monitor's record of a stopped container: runc's exit status and when it was
+   * written. runc says "stopped" as the container's process ends, a moment before `runc run`
+   * exits and the monitor writes: with `wait` (a monitored start runc calls stopped) the
+   * record is waited for, 5 s at most. undefined when there is none (not monitored, or the
+   * monitor was killed).
+   */
+  private async readExitFile(id: string, wait: boolean): Promise<{ exitCode: number; finishedAt: string } | undefined> {
+    const file = join(this.dir(id), EXIT_FILE);
+    const deadline = Date.now() + (wait ? 5000 : 0);
+    for (;;) {
+      try {
+        const code = Number.parseInt(await readFile(file, 'utf8'), 10);
+        if (Number.isInteger(code)) return { exitCode: code, finishedAt: (await stat(file)).mtime.toISOString() };
+      } catch (err) {
+        if (errno(err) !== 'ENOENT') return undefined;
+      }
+      if (Date.now() >= deadline) return undefined;
+      await held(sleep(20));
+    }
+  }
+
   private async existingDir(id: string): Promise<string> {
     const dir = this.dir(id);
     if (!existsSync(join(dir, 'config.json'))) throw new NotFoundError(`container ${id} not found`);
@@ -277,13 +311,15 @@ export class ContainerRuntime {
       ? rs.status === 'paused' || rs.status === 'stopped' ? rs.status : 'running'
       : rootfs === null ? 'missing' : st ? 'stopped' : 'created';
     const live = LIVE.has(status);
+    // A container that ended while no daemon watched it has only the monitor's record.
+    const monitored = live || st?.exitCode !== undefined ? undefined : await this.readExitFile(id, rs?.status === 'stopped' && st?.monitored === true);
     return {
       id,
       status,
       pid: live && rs ? rs.pid : 0,
-      exitCode: live ? null : st?.exitCode ?? null,
+      exitCode: live ? null : st?.exitCode ?? monitored?.exitCode ?? null,
       startedAt: st?.startedAt ?? null,
-      finishedAt: live ? null : st?.finishedAt ?? null,
+      finishedAt: live ? null : st?.finishedAt ?? monitored?.finishedAt ?? null,
       rootfs,
     };
   }
@@ -304,7 +340,7 @@ export class ContainerRuntime {
 
   /**
    * Resolves with the exit code once the container is no longer running (null when this
-   * process did not start it and so cannot know the code). Polls runc every 100 ms for
+   * process did not start it and the exit monitor left no record). Polls runc every 100 ms for
    * containers started by another process; `signal` abandons the wait.
    */
   async wait(id: string, signal?: AbortSignal): Promise<number | null> {
