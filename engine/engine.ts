@@ -245,7 +245,11 @@ export class Engine {
       const other = this.container(cfg.networkMode.slice(10));
       if (other.state !== 'running') throw new ConflictError(`container ${other.name} (network mode of ${c.name}) is not running`);
     }
-    const ownNetns = usesNetworks(cfg.networkMode) || cfg.networkMode === 'none';
+    const ownNetns = ownsNetns(cfg.networkMode);
+    // Left by a start this daemon's predecessor did not finish (reconcile clears it too).
+    if (this.endpointsOf(c.id).length > 0 || c.sandbox) await this.teardown(c.id, ownNetns ? c.sandbox ?? undefined : undefined);
+    // Recorded before anything is made: a daemon killed mid-start finds the netns at reconcile.
+    this.mgr.store.containers.update(c.id, { sandbox: sandbox === 'host' ? null : sandbox });
     try {
       if (ownNetns) await this.makeSandbox(sandbox);
       for (const [i, n] of cfg.networks.entries()) await this.attachOne(c, cfg, n, `eth${i}`, i === 0);
@@ -255,6 +259,7 @@ export class Engine {
       this.mgr.store.containers.update(c.id, { state: 'running', pid, sandbox: sandbox === 'host' ? null : sandbox, startedAt: new Date().toISOString(), finishedAt: null, exitCode: null });
     } catch (err) {
       await this.teardown(c.id, ownNetns ? sandbox : undefined);
+      this.mgr.store.containers.update(c.id, { sandbox: null });
       throw err;
     } finally {
       this.starting.delete(c.id);
@@ -332,7 +337,7 @@ export class Engine {
     const c = this.mgr.store.containers.get(id);
     if (!c || c.state !== 'running') return this.resolveWaiters(id, code);
     const cfg = this.config(c);
-    await this.teardown(id, usesNetworks(cfg.networkMode) || cfg.networkMode === 'none' ? c.sandbox : undefined);
+    await this.teardown(id, ownsNetns(cfg.networkMode) ? c.sandbox : undefined);
     this.mgr.store.containers.update(id, { state: 'exited', exitCode: code, pid: null, sandbox: null, finishedAt });
     this.resolveWaiters(id, code);
     if (cfg.autoRemove) await this.autoRemove(c, code);
@@ -389,7 +394,8 @@ export class Engine {
     if (dependents.length > 0 && !force) throw new ConflictError(`container ${c.name} is the network of running ${dependents.map((d) => d.name).join(', ')}`);
     const cur = this.mgr.store.containers.get(c.id);
     if (!cur) return;
-    await this.teardown(c.id, undefined);
+    // A sandbox still recorded on a stopped container is one a killed daemon's start left.
+    await this.teardown(c.id, ownsNetns(this.config(cur).networkMode) ? cur.sandbox ?? undefined : undefined);
     await this.runtime.remove(c.id, { force: true });
     this.mgr.store.containers.remove(c.id);
   }
@@ -501,7 +507,10 @@ export class Engine {
    */
   private async reconcileContainers(): Promise<void> {
     for (const c of this.mgr.store.containers.list()) {
-      if (c.state !== 'running') continue;
+      if (c.state !== 'running') {
+        await this.finishStart(c);
+        continue;
+      }
       const st = await this.runtime.state(c.id);
       if (st.status === 'running' || st.status === 'paused') {
         this.adopt(c);
@@ -509,6 +518,26 @@ export class Engine {
         await this.exited(c.id, exitCodeOf(st), st.finishedAt ?? undefined);
       }
     }
+  }
+
+  /**
+   * A container not recorded running but with a sandbox or endpoints: the daemon was killed
+   * in the middle of its start. When runc got as far as running it, it is recorded running
+   * and adopted; otherwise what the start made (endpoints, ports, its own netns) is undone.
+   */
+  private async finishStart(c: ContainerRow): Promise<void> {
+    if (!c.sandbox && this.endpointsOf(c.id).length === 0) return;
+    const st = await this.runtime.state(c.id);
+    if ((st.status === 'running' || st.status === 'paused') && st.pid > 0) {
+      this.mgr.store.containers.update(c.id, { state: 'running', pid: st.pid, startedAt: st.startedAt ?? new Date().toISOString(), finishedAt: null, exitCode: null });
+      log.info({ container: c.id }, 'adopting a container whose start was interrupted');
+      const row = this.mgr.store.containers.get(c.id);
+      if (row) this.adopt(row);
+      return;
+    }
+    log.info({ container: c.id }, 'undoing an interrupted container start');
+    await this.teardown(c.id, ownsNetns(this.config(c).networkMode) ? c.sandbox ?? undefined : undefined);
+    this.mgr.store.containers.update(c.id, { sandbox: null });
   }
 
   private adopt(c: ContainerRow): void {
@@ -537,6 +566,11 @@ export class Engine {
  */
 function exitCodeOf(st: { exitCode: number | null }): number {
   return st.exitCode ?? 255;
+}
+
+/** The container's netns is its own (deleted with it), not the host's or another container's. */
+function ownsNetns(mode: string): boolean {
+  return usesNetworks(mode) || mode === 'none';
 }
 
 function usesNetworks(mode: string): boolean {

@@ -81,7 +81,7 @@ export function cli(d: Pick<Daemon, 'socket'>, args: string[], ok: number[] = [0
 /** The part of `tsnet inspect CTR` the tests read. */
 export interface ContainerInspect {
   Id: string;
-  State: { Running: boolean; Status: string; ExitCode: number; FinishedAt: string };
+  State: { Running: boolean; Status: string; ExitCode: number; FinishedAt: string; Pid: number };
   NetworkSettings: { SandboxKey: string; Networks: Record<string, { IPAddress: string; MacAddress: string; Gateway: string; EndpointID: string }>; Ports: Record<string, { HostIp: string; HostPort: string }[]> };
 }
 

@@ -2,6 +2,8 @@
 // the demo flow, network modes, live connect/disconnect, restarts, bad input.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { run } from '../core/exec/index.js';
 import { api, cli, cliJson, dropDaemon, inspectContainer, killDaemon, startDaemon, stopDaemon, type Daemon } from './daemon.js';
 import { inNs, ipJson, firewallDump, linkNames, settledLinks } from './helpers.js';
@@ -149,6 +151,51 @@ t('a container that exits while tsnetd is down: the restart records its real exi
   assert.equal(net.Containers, {}, 'endpoint released');
   await cli(d, ['rm', 'quitter']);
   await cli(d, ['network', 'rm', 'brief']);
+});
+
+t('tsnetd killed in the middle of a start (endpoint attached, container not yet running): the restart undoes the start; start and rm work', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.217.0/24', 'halfway']);
+  const db = new Database(join(d.root, 'tsnet.db'), { readonly: true });
+  const starting = cli(d, ['run', '-d', '--name', 'half', '--network', 'halfway', '-p', '8094:80', 'busybox', 'sleep', '300'], [0, 1]);
+  let caught = false;
+  let id = '';
+  try {
+    // The start has attached the endpoint (its netns, veth, address and port made) but not
+    // recorded the container running yet: the window a killed daemon leaves half done.
+    for (let i = 0; i < 5000 && !caught; i++) {
+      const c = db.prepare("SELECT id, state FROM containers WHERE name = 'half'").get() as { id: string; state: string } | undefined;
+      const ep = c && db.prepare('SELECT state FROM endpoints WHERE sandbox = ?').get(c.id) as { state: string } | undefined;
+      if (c && ep?.state === 'attached' && c.state !== 'running') {
+        id = c.id;
+        await killDaemon(d);
+        caught = true;
+      } else await new Promise((r) => setTimeout(r, 2));
+    }
+  } finally {
+    db.close();
+  }
+  assert.ok(caught, 'the start was caught between attach and running');
+  await starting;
+  d = await startDaemon(d.dir);
+  const netnsFile = join(d.runDir, 'netns', id.slice(0, 12));
+  const state = await inspect('half');
+  // runc may or may not have got the container going before the kill: adopted or undone.
+  if (state.State.Status === 'running') {
+    assert.ok(state.State.Pid > 0, 'adopted with runc\'s pid');
+  } else {
+    const net = (await cliJson<{ Containers: Record<string, unknown> }[]>(d, ['network', 'inspect', 'halfway']))[0]!;
+    assert.equal(net.Containers, {}, 'endpoint released at restart');
+    assert.not.ok((await run(['findmnt', '-n', netnsFile], { okCodes: [0, 1] })).stdout.trim(), 'its netns unmounted');
+    assert.not.match(await firewallDump(), /8094/, 'its published port released');
+    await cli(d, ['start', 'half']);
+  }
+  assert.is((await inspect('half')).State.Status, 'running');
+  const eps = (await cliJson<{ Containers: Record<string, unknown> }[]>(d, ['network', 'inspect', 'halfway']))[0]!.Containers;
+  assert.is(Object.keys(eps).length, 1, 'one endpoint, not a second one next to a leftover');
+  await cli(d, ['rm', '-f', 'half']);
+  assert.not.ok((await run(['findmnt', '-n', netnsFile], { okCodes: [0, 1] })).stdout.trim(), 'rm leaves no netns mount');
+  assert.not.match(await firewallDump(), /8094/);
+  await cli(d, ['network', 'rm', 'halfway']);
 });
 
 t('a bridge and rules deleted behind the daemon: a restart brings them back, connectivity too', async () => {
