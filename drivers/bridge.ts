@@ -64,6 +64,15 @@ async function createBridge(h: nl.NlHandle, name: string, net: Network<BridgeOpt
 }
 
 /**
+ * Whether `link` is the bridge tsnet created for `net`, alias set or not: it has the MAC
+ * derived from the network's id (createBridge). The alias follows the creation in a second
+ * request, so a process killed in between leaves a bridge known by its MAC only.
+ */
+function madeForIt(link: nl.LinkInfo, net: Network<BridgeOptions>): boolean {
+  return link.kind === 'bridge' && link.mac === bridgeMac(net.id);
+}
+
+/**
  * The alias of a bridge tsnet made (removeNetwork deletes only those, as Docker deletes only
  * the bridges libnetwork created): a bridge that existed before is someone else's.
  */
@@ -103,6 +112,7 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     const link = await nl.getLink(h, name);
     if (link && link.kind !== 'bridge') throw new ConflictError(`interface "${name}" exists and is not a bridge`, 'bridge');
     if (!link) await createBridge(h, name, net);
+    else if (madeForIt(link, net) && link.alias !== BRIDGE_ALIAS) await nl.setLinkAlias(h, name, BRIDGE_ALIAS); // its creator was cut short
     for (const cidr of gatewayCidrs(net)) await ignoreExists(nl.addAddr(h, name, cidr, { noDad: true }));
     await nl.setLinkUp(h, name, true);
     // Routing between the bridge and the outside world, and DNAT from 127.0.0.1.
@@ -119,7 +129,8 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     bridges.delete(name);
     // Someone else's bridge stays as it is, as Docker and the reference plugin leave one
     // (addresses included: an identical one may have been there before).
-    if ((await nl.getLink(h, name))?.alias !== BRIDGE_ALIAS) return;
+    const link = await nl.getLink(h, name);
+    if (!link || (link.alias !== BRIDGE_ALIAS && !madeForIt(link, net))) return;
     const sharing = others.filter((o) => bridgeName(o) === name);
     if (sharing.length === 0) {
       await nl.deleteLink(h, name);

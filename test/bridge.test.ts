@@ -211,6 +211,20 @@ t('network rm deletes only a bridge tsnet made and no other network uses; someon
   assert.not.ok(await link('sharedbr0'), 'deleted with the last network');
 });
 
+t('a bridge whose creator was cut short before its alias (known by its network-derived MAC) is tsnet\'s: completed by ensure, deleted by rm', async () => {
+  type L = { ifname: string; ifalias?: string };
+  const link = async (dev: string) => (await ipJson<L[]>(undefined, ['link', 'show'])).find((l) => l.ifname === dev);
+  await mgr.createNetwork({ name: 'cut-short', subnets: [{ subnet: '10.213.67.0/24' }], options: { bridge: 'cutbr0' } });
+  // What a process killed between the bridge's creation and its alias leaves.
+  await inNs(undefined, ['ip', 'link', 'set', 'cutbr0', 'alias', '']);
+  assert.not.ok((await link('cutbr0'))?.ifalias, 'alias cleared');
+  await mgr.reconcile();
+  assert.is((await link('cutbr0'))?.ifalias, 'tsnet', 'reconcile (ensureNetwork) sets the alias again');
+  await inNs(undefined, ['ip', 'link', 'set', 'cutbr0', 'alias', '']);
+  await mgr.removeNetwork('cut-short');
+  assert.not.ok(await link('cutbr0'), 'deleted with its network');
+});
+
 t('veth ends: one TX/RX queue each unless veth_queues asks for more', async () => {
   type Q = { num_tx_queues: number; num_rx_queues: number };
   const queues = async (ns: string | undefined, dev: string) => {

@@ -10,7 +10,8 @@ import { existsSync, linkSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { packageRoot, paths } from '../core/index.js';
-import { run } from '../core/exec/index.js';
+import Database from 'better-sqlite3';
+import { run, start } from '../core/exec/index.js';
 import { NetworkManager } from '../drivers/index.js';
 import { tokenize } from '../core/firewall/index.js';
 import { cleanup, newSandbox, dropSandbox, addrsOf, linkNames, settledLinks, ipJson, ask, serve } from './helpers.js';
@@ -102,6 +103,49 @@ T('shim with no daemon falls back to the standalone plugins', async () => {
     assert.equal(await linkNames(ns), ['lo']);
     const bad = await exec(shim('tsnet-bridge'), 'ADD', { cniVersion: '7.0.0', name: 'x', type: 'tsnet-bridge' }, env);
     assert.equal([bad.exitCode, (bad.out as { code: number }).code], [1, 1]);
+  } finally {
+    dropSandbox(ns);
+  }
+});
+
+T('standalone ADD killed while it creates the network: the next ADD undoes the half-made network and makes it again', async () => {
+  const c = conf({ name: 'xcrash', bridge: 'cnik0', ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: '10.237.9.0/24' }]] } });
+  const ns = await newSandbox('cnix-kill');
+  const dbFile = join(state, 'lib', 'tsnet.db');
+  try {
+    const first = start(standalone('tsnet-bridge'), { input: JSON.stringify(c), env: baseEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'k1', CNI_NETNS: ns }) });
+    let caught = false;
+    for (let i = 0; i < 2000 && !caught; i++) {
+      // Killed once its network row is recorded and not yet ready (bridge and rules under way).
+      const db = existsSync(dbFile) ? new Database(dbFile, { readonly: true }) : undefined;
+      try {
+        const row = db?.prepare("SELECT state FROM networks WHERE name = 'cni-bridge-xcrash'").get() as { state: string } | undefined;
+        if (row?.state === 'creating') {
+          process.kill(first.pid, 'SIGKILL');
+          caught = true;
+        }
+      } finally {
+        db?.close();
+      }
+      if (!caught) await new Promise((r) => setTimeout(r, 2));
+    }
+    await first.exited;
+    assert.ok(caught, `the first ADD was caught creating the network: ${first.output().stdout}`);
+    const t0 = Date.now();
+    const add = await exec(standalone('tsnet-bridge'), 'ADD', c, { CNI_CONTAINERID: 'k2', CNI_NETNS: ns, CNI_IFNAME: 'eth1' });
+    assert.is(add.exitCode, 0, add.raw);
+    assert.ok(Date.now() - t0 < 10_000, 'no wait for the dead creator');
+    assert.equal((await addrsOf(ns, 'eth1')).length, 1);
+    const db = new Database(dbFile, { readonly: true });
+    try {
+      assert.equal(db.prepare("SELECT state FROM networks WHERE name = 'cni-bridge-xcrash'").all(), [{ state: 'ready' }]);
+      assert.equal(db.prepare("SELECT key FROM kv WHERE key LIKE 'cni.creator:%'").all(), [], 'no claim left');
+    } finally {
+      db.close();
+    }
+    assert.is((await exec(standalone('tsnet-bridge'), 'DEL', c, { CNI_CONTAINERID: 'k1', CNI_NETNS: ns })).exitCode, 0);
+    assert.is((await exec(standalone('tsnet-bridge'), 'DEL', c, { CNI_CONTAINERID: 'k2', CNI_NETNS: ns, CNI_IFNAME: 'eth1' })).exitCode, 0);
+    assert.equal(await linkNames(ns), ['lo']);
   } finally {
     dropSandbox(ns);
   }

@@ -15,6 +15,7 @@ import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { CniEnv } from '../skel/env.js';
 import type { Attachment } from '../skel/dispatch.js';
 import type { ResolvedRange } from './ipam-conf.js';
+import { claimCreation, creationClaimed, releaseCreation } from './network-claim.js';
 
 /** What the plugins act through. The daemon hands its own manager; standalone opens one. */
 export interface CniHost {
@@ -81,11 +82,19 @@ export async function ensureCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec
       await removeCniNetwork(mgr, existing);
       continue;
     }
+    const claim = claimCreation(mgr, name);
+    if (claim === undefined) continue; // another call claimed it meanwhile: wait for that one
     try {
+      const left = mgr.store.networks.get(name);
+      if (left && isReady(mgr, left)) continue; // made by a claim that ended meanwhile
+      // What a creator that died left (claimed by this call now): undone, then made again.
+      if (left) await removeCniNetwork(mgr, mgr.getNetwork(left.id));
       return await createCniNetwork(mgr, spec, name, fp);
     } catch (err) {
       if (isTsnetError(err) && err.code === 'conflict' && err.field === 'name') continue; // another process won
       throw err;
+    } finally {
+      releaseCreation(mgr, name, claim);
     }
   }
   throw new TryAgainError(`network ${name} is being changed by another process`);
@@ -143,13 +152,20 @@ export async function removeCniNetwork(mgr: NetworkManager, net: NetworkInfo): P
   mgr.store.kv.delete(READY_KEY + net.id);
 }
 
-/** The network once it is ready (waiting, bounded, while another process creates it); undefined when absent. */
+function isReady(mgr: NetworkManager, row: { id: string; state: string }): boolean {
+  return row.state === 'ready' && mgr.store.kv.get(READY_KEY + row.id) !== undefined;
+}
+
+/**
+ * The network once it is ready, waiting (bounded) while a live call creates it; undefined
+ * when there is none to wait for: absent, or left half-made by a creator that died.
+ */
 async function waitReady(mgr: NetworkManager, name: string): Promise<NetworkInfo | undefined> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
     const row = mgr.store.networks.get(name);
-    if (!row) return undefined;
-    if (row.state === 'ready' && mgr.store.kv.get(READY_KEY + row.id) !== undefined) return mgr.getNetwork(row.id);
+    if (row && isReady(mgr, row)) return mgr.getNetwork(row.id);
+    if (!creationClaimed(mgr, name)) return undefined;
     if (Date.now() > deadline) throw new TryAgainError(`network ${name} is still being created by another process`);
     await new Promise((r) => setTimeout(r, 20));
   }

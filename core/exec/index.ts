@@ -71,10 +71,12 @@ export interface Started {
  * Starts a long-running program by argv (servers in tests, daemons). The caller owns it
  * and ends it with stop(); it is only ever signalled by its own PID.
  */
-export function start(argv: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Started {
+export function start(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Started {
   const [file, ...args] = argv;
   if (file === undefined) throw new ExecError(argv, null, '', 'empty argv');
-  const child = cp().spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = cp().spawn(file, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  // EPIPE when it reads no stdin is no error of ours.
+  child.stdin.on('error', () => undefined).end(options.input ?? '');
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
