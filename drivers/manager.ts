@@ -16,6 +16,7 @@ import { Ipam, cidrContains, macFromIp, normalizeIp, parseIp } from '../ipam/ind
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
 import { bridgeName, type BridgeOptions } from './bridge.js';
 import { checkIfname, checkMac, hostIfnameFor } from './options.js';
+import { probeHostPort } from './host-port-probe.js';
 import { expandPorts, validatePortRequest, type PortBinding, type PortRequest, type Proto } from './ports.js';
 import { UndoStack } from './undo.js';
 import type { EndpointAddress, EndpointPlan, Network, NetworkSubnet, Placement, RouteRequest } from './types.js';
@@ -83,6 +84,8 @@ export interface AttachRequest {
    * engine asks for it; CNI does not (the reference plugins leave IPv6 as the netns has it).
    */
   ipv6OffWithoutAddress?: boolean;
+  /** Refuse host ports a host process holds, and host IPs that are not the host's (host-port-probe.ts). */
+  probeHostPorts?: boolean;
 }
 
 export interface EndpointInfo {
@@ -383,6 +386,7 @@ export class NetworkManager {
       const { plan, bindings } = this.recordEndpoint(net, req);
       const undo = new UndoStack();
       try {
+        if (req.probeHostPorts) for (const b of bindings) await probeHostPort(b);
         const result = await driver.attach(net, plan, req.placement, undo);
         if (bindings.length > 0) {
           await undo.step('publish ports', () => this.publishRules(bindings), () => this.unpublishRules(bindings));
@@ -426,7 +430,7 @@ export class NetworkManager {
    * ProgramExternalConnectivity): reserves them and adds their DNAT rules (host netns), all
    * or nothing. Returns the new bindings; unpublish or detach removes them.
    */
-  async publish(endpointId: string, ports: PortRequest[]): Promise<PortBinding[]> {
+  async publish(endpointId: string, ports: PortRequest[], opts: { probeHostPorts?: boolean } = {}): Promise<PortBinding[]> {
     const row = this.store.endpoints.get(endpointId);
     if (!row) throw new NotFoundError(`endpoint ${endpointId} not found`);
     ports.forEach((p, i) => validatePortRequest(p, `ports[${i}]`));
@@ -436,6 +440,7 @@ export class NetworkManager {
     const v4 = this.planOf(row).addresses.find((a) => a.family === 4);
     const bindings = this.store.tx(() => this.reservePorts(net, endpointId, v4?.ip, ports));
     try {
+      if (opts.probeHostPorts) for (const b of bindings) await probeHostPort(b);
       await this.publishRules(bindings);
     } catch (err) {
       this.store.tx(() => bindings.forEach((b) => this.store.ports.release(b.proto, b.hostIp, b.hostPort)));

@@ -168,7 +168,7 @@ export class NetworkDriverApi {
       return {};
     }
     await this.mgr.unpublish(w.EndpointID);
-    await this.mgr.publish(w.EndpointID, ports);
+    await this.mgr.publish(w.EndpointID, ports, { probeHostPorts: true }); // Docker's allocator binds the port too
     return {};
   }
 

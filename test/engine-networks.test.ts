@@ -3,6 +3,8 @@
 // CLI's message and exit code and that nothing was left behind (store rows, links, rules).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { run } from '../core/exec/index.js';
 import { api, cli, cliJson, dropDaemon, inspectContainer, startDaemon, type Daemon } from './daemon.js';
 import { firewallDump, ipJson, settledLinks } from './helpers.js';
@@ -201,6 +203,34 @@ t('one run publishing a host port twice is told so, naming the port, and leaves 
   assert.equal([ports['80/tcp']?.[0]?.HostPort, ports['81/tcp']?.[0]?.HostPort], ['20000', '20001']);
   await cli(d, ['rm', '-f', 'ranges']);
   await cli(d, ['network', 'rm', 'twice']);
+});
+
+t('a host port a host process holds, or a host IP that is not the host\'s, is refused; nothing left; free again, it publishes', async () => {
+  await cli(d, ['network', 'create', '--subnet', '10.213.231.0/24', 'hostports']);
+  const links = await settledLinks(undefined, []);
+  const rules = await firewallDump();
+  const ps = (await cli(d, ['ps', '-a', '-q'])).stdout;
+  // Host services in the test's host netns (where tsnetd runs): TCP on all addresses, UDP on 127.0.0.1.
+  const tcp = createServer();
+  await new Promise<void>((r) => tcp.listen({ host: '0.0.0.0', port: 18095 }, r));
+  const udp = createSocket('udp4');
+  await new Promise<void>((r) => udp.bind({ address: '127.0.0.1', port: 18096 }, r));
+  try {
+    await refused(['run', '-d', '--network', 'hostports', '-p', '18095:80', 'busybox', 'sleep', '300'], /port 18095\/tcp on 0\.0\.0\.0 is in use by a process of the host/);
+    await refused(['run', '-d', '--network', 'hostports', '-p', '127.0.0.1:18095:80', 'busybox', 'sleep', '300'], /port 18095\/tcp on 127\.0\.0\.1 is in use/);
+    await refused(['run', '-d', '--network', 'hostports', '-p', '18096:53/udp', 'busybox', 'sleep', '300'], /port 18096\/udp on 0\.0\.0\.0 is in use/);
+    await refused(['run', '-d', '--network', 'hostports', '-p', '192.0.2.55:18097:80', 'busybox', 'sleep', '300'], /192\.0\.2\.55 is not an address of this host/);
+    assert.equal(await settledLinks(undefined, []), links, 'no link left');
+    assert.is(await firewallDump(), rules, 'no rule left');
+    assert.is((await cli(d, ['ps', '-a', '-q'])).stdout, ps, 'no container left');
+  } finally {
+    await new Promise((r) => tcp.close(r));
+    udp.close();
+  }
+  await cli(d, ['run', '-d', '--name', 'freed', '--network', 'hostports', '-p', '18095:80', '-p', '18096:53/udp', 'busybox', 'sleep', '300']);
+  assert.match(await firewallDump(), /18095/, 'published once the host service is gone');
+  await cli(d, ['rm', '-f', 'freed']);
+  await cli(d, ['network', 'rm', 'hostports']);
 });
 
 t.run();
