@@ -299,8 +299,8 @@ export class NetworkManager {
   /**
    * After a restart: finishes or undoes half-done work and makes the kernel match the store.
    * Networks left 'creating'/'removing' are removed; ready ones get their bridge, addresses
-   * and rules back (idempotent); endpoints left 'attaching'/'detaching', or whose sandbox netns
-   * vanished, are detached (addresses, ports and rules released); published ports get their
+   * and rules back (idempotent); endpoints left 'attaching'/'detaching', or whose sandbox is
+   * gone (sandboxGone), are detached (addresses, ports and rules released); published ports get their
    * DNAT rules back; veths on our bridges that no endpoint owns are deleted. Host netns.
    */
   async reconcile(): Promise<ReconcileReport> {
@@ -325,18 +325,37 @@ export class NetworkManager {
     }
     for (const row of this.store.endpoints.list()) {
       await this.reconcileStep(`endpoint ${row.id.slice(0, 12)}`, async () => {
-        const ep = this.endpointInfo(row.id);
-        const gone = ep.placement.kind === 'netns' && !isNetns(ep.placement.netnsPath);
-        if (row.state !== 'attached' || gone) {
+        if (row.state !== 'attached' || await this.sandboxGone(row.id)) {
           await this.detach(row.id);
           report.endpointsReleased.push(row.id);
-        } else if (ep.ports.length > 0) {
-          await this.publishRules(ep.ports);
+        } else {
+          const ports = this.endpointInfo(row.id).ports;
+          if (ports.length > 0) await this.publishRules(ports);
         }
       });
     }
     await this.reconcileStep('orphan veths', async () => void report.orphanLinks.push(...(await this.removeOrphanVeths())));
     return report;
+  }
+
+  /**
+   * Whether an endpoint's sandbox is gone, so that nothing will ever detach it. netns
+   * placement: its path is no netns any more. host-end placement (libnetwork's Join): the
+   * caller moves the interface into its sandbox right after attach and back into the host,
+   * under the temporary name, only when the sandbox goes (dockerd does so even when its
+   * Leave and DeleteEndpoint then fail because tsnetd is down), and a destroyed netns takes
+   * a veth pair with it. So: the interface in the host under that name, or the veth's host
+   * end missing. The sandbox path itself tells nothing here: dockerd mounts it in its own
+   * mount namespace (and may leave the file for a minute). In the milliseconds between Join
+   * and dockerd's move the interface is in the host too: a restart right then fails that
+   * container's start rather than leak. Host netns.
+   */
+  async sandboxGone(endpointId: string): Promise<boolean> {
+    const ep = this.endpointInfo(endpointId);
+    if (ep.placement.kind === 'netns') return !isNetns(ep.placement.netnsPath);
+    const h = nl.hostNetlink();
+    if (await nl.getLink(h, ep.placement.ifname)) return true;
+    return ep.hostIfname !== undefined && !(await nl.getLink(h, ep.hostIfname));
   }
 
   /**

@@ -105,11 +105,26 @@ export class NetworkDriverApi {
   async deleteEndpoint(w: EndpointRefWire): Promise<Record<string, unknown>> {
     this.endpointRecord(w);
     await this.mgr.detach(w.EndpointID);
-    this.mgr.store.tx(() => {
-      this.mgr.ipam.releaseOwner(endpointOwner(w.EndpointID));
-      this.state.deleteEndpoint(w.EndpointID);
-    });
+    this.mgr.store.tx(() => this.forget(w.EndpointID));
     return {};
+  }
+
+  /**
+   * Forgets, as DeleteEndpoint and ReleaseAddress would, the endpoints that had joined a
+   * sandbox and whose interface reconcile released because the sandbox is gone
+   * (NetworkManager.sandboxGone): dockerd removed the container while tsnetd was down, gave
+   * up on Leave, DeleteEndpoint and ReleaseAddress and forgot the endpoint, so nothing
+   * would ever release its addresses. Run after reconcile, before serving. Returns their ids.
+   */
+  forgetLostEndpoints(): string[] {
+    const lost = this.state.endpoints().filter(({ id, rec }) => rec.sandboxKey !== undefined && !this.mgr.getEndpoint(id));
+    for (const { id, rec } of lost) {
+      this.mgr.store.tx(() => {
+        this.releaseIpamAddresses(rec);
+        this.forget(id);
+      });
+    }
+    return lost.map((l) => l.id);
   }
 
   /**
@@ -119,14 +134,19 @@ export class NetworkDriverApi {
    */
   async join(w: JoinWire): Promise<JoinResponseWire> {
     const rec = this.endpointRecord(w);
-    const joined = this.mgr.getEndpoint(w.EndpointID);
-    // A re-Join after Leave (same sandbox or not) starts from a fresh interface.
-    if (joined) await this.mgr.detach(w.EndpointID);
+    const { sandboxKey: _, ...unjoined } = rec;
+    // A re-Join after Leave (same sandbox or not) starts from a fresh interface; the record
+    // is not joined meanwhile, so a failed attach leaves nothing forgetLostEndpoints takes for lost.
+    if (this.mgr.getEndpoint(w.EndpointID)) {
+      this.state.setEndpoint(w.EndpointID, unjoined);
+      await this.mgr.detach(w.EndpointID);
+    }
     const net = this.mgr.getNetwork(rec.networkId);
     const ep = await this.mgr.attach({
       network: net.id, sandbox: w.SandboxKey, id: w.EndpointID, placement: { kind: 'host-end', ifname: joinIfname(w.EndpointID) },
       mac: rec.mac, preallocated: true, ...(rec.ipv4 ? { ipv4: rec.ipv4 } : {}), ...(rec.ipv6 ? { ipv6: rec.ipv6 } : {}),
     });
+    this.state.setEndpoint(w.EndpointID, { ...unjoined, sandboxKey: w.SandboxKey });
     const gateway = (family: 4 | 6) => (net.internal ? undefined : ep.addresses.find((a) => a.family === family)?.gateway);
     const gw4 = gateway(4);
     const gw6 = gateway(6);
@@ -177,6 +197,23 @@ export class NetworkDriverApi {
     await this.mgr.unpublish(w.EndpointID);
     this.state.setEndpoint(w.EndpointID, { ...rec, portmap: [] });
     return {};
+  }
+
+  /** Releases what a Docker endpoint holds itself (Docker's own IPAM) and its record; inside the caller's tx. */
+  private forget(id: string): void {
+    this.mgr.ipam.releaseOwner(endpointOwner(id));
+    this.state.deleteEndpoint(id);
+  }
+
+  /** Releases the endpoint's addresses that tsnet's IPAM gave Docker (ReleaseAddress's job); inside the caller's tx. */
+  private releaseIpamAddresses(rec: EndpointRecord): void {
+    if (!this.mgr.store.networks.get(rec.networkId)) return;
+    const net = this.mgr.getNetwork(rec.networkId);
+    for (const ip of [rec.ipv4, rec.ipv6]) {
+      const s = ip === undefined ? undefined : net.subnets.find((x) => cidrContains(x.subnet, ip));
+      if (!s || !ip || !this.state.pool(s.poolId)) continue;
+      if (this.mgr.store.allocations.get(s.poolId, ip)?.owner === IPAM_OWNER) this.mgr.ipam.release(s.poolId, ip);
+    }
   }
 
   /** A pool tsnet's IPAM handed Docker for `subnet` that no network uses yet. */

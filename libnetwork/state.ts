@@ -32,6 +32,12 @@ export interface EndpointRecord {
   exposed: TransportPortWire[];
   /** The port bindings Docker asked for last (ProgramExternalConnectivity). */
   portmap: PortBindingWire[];
+  /**
+   * The SandboxKey of the Join whose interface the NetworkManager has now; absent before
+   * Join and while a re-Join is under way. A record with it and no manager endpoint lost
+   * its sandbox (see NetworkDriverApi.forgetLostEndpoints).
+   */
+  sandboxKey?: string;
 }
 
 /** Owner of the allocations made by IpamDriver.RequestAddress (released by ReleaseAddress). */
@@ -66,6 +72,11 @@ export class DockerState {
 
   setEndpoint(id: string, rec: EndpointRecord): void {
     this.store.kv.set(ENDPOINT + id, JSON.stringify(rec));
+  }
+
+  /** Every endpoint record, with its id. */
+  endpoints(): { id: string; rec: EndpointRecord }[] {
+    return this.store.kv.list(ENDPOINT).map((e) => ({ id: e.key.slice(ENDPOINT.length), rec: JSON.parse(e.value) as EndpointRecord }));
   }
 
   deleteEndpoint(id: string): void {

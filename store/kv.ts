@@ -14,6 +14,12 @@ export class KvRepo {
       .run(key, value));
   }
 
+  /** The entries whose key starts with `prefix`, by key. */
+  list(prefix: string): { key: string; value: string }[] {
+    return guard(() => this.st.get('SELECT key, value FROM kv WHERE substr(key, 1, ?) = ? ORDER BY key')
+      .all(prefix.length, prefix)) as { key: string; value: string }[];
+  }
+
   delete(key: string): boolean {
     return guard(() => this.st.get('DELETE FROM kv WHERE key = ?').run(key).changes > 0);
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { NetworkManager } from '../drivers/index.js';
 import { startDockerPlugin, type DockerPluginServer } from '../engine/daemon/docker-plugin.js';
-import { addrsOf, cleanup, ipJson, firewallDump, linkNames, newManager } from './helpers.js';
+import { addrsOf, cleanup, dropSandbox, ipJson, firewallDump, inNs, linkNames, newManager, newSandbox } from './helpers.js';
 import { pluginCall } from './docker-env.js';
 
 const t = suite('docker plugin protocol');
@@ -190,6 +190,70 @@ t('state survives a restart: a new server over the same store carries on where t
   await ok('IpamDriver.ReleasePool', { PoolID: pool['PoolID'] });
   await ok('NetworkDriver.DeleteNetwork', { NetworkID: nid });
   assert.is(mgr.listNetworks().length, 0);
+});
+
+t('an endpoint whose container went while tsnetd was down is released at restart: interface, DNAT, port, address', async () => {
+  const nid = hex('0');
+  const [gone, moved, live] = ['01', '02', '03'].map((c) => c.repeat(32)) as [string, string, string];
+  const pool = await ok('IpamDriver.RequestPool', { Pool: '10.213.86.0/24' });
+  const poolId = pool['PoolID'] as string;
+  await ok('IpamDriver.RequestAddress', { PoolID: poolId, Options: { RequestAddressType: 'com.docker.network.gateway' } });
+  await ok('NetworkDriver.CreateNetwork', { NetworkID: nid, IPv4Data: [{ Pool: '10.213.86.0/24', Gateway: '10.213.86.1/24' }] });
+  const ips: Record<string, string> = {};
+  const hostEnds: Record<string, string> = {};
+  const joinWithPort = async (eid: string, port: number) => {
+    const a = (await ok('IpamDriver.RequestAddress', { PoolID: poolId }))['Address'] as string;
+    ips[eid] = a.split('/')[0]!;
+    await ok('NetworkDriver.CreateEndpoint', { NetworkID: nid, EndpointID: eid, Interface: { Address: a } });
+    const j = await ok('NetworkDriver.Join', { NetworkID: nid, EndpointID: eid, SandboxKey: `/var/run/docker/netns/${eid.slice(0, 12)}` });
+    const portmap = [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: port, HostPortEnd: port }];
+    await ok('NetworkDriver.ProgramExternalConnectivity', { NetworkID: nid, EndpointID: eid, Options: { 'com.docker.network.portmap': portmap } });
+    hostEnds[eid] = mgr.getEndpoint(eid)?.hostIfname ?? '';
+    return (j['InterfaceName'] as { SrcName: string }).SrcName;
+  };
+  // `gone`: dockerd moved its interface back to the host at the container's end and then
+  // could not reach tsnetd for Leave / DeleteEndpoint / ReleaseAddress (never moved here: the same state).
+  const goneIf = await joinWithPort(gone, 18401);
+  // `moved`: its sandbox netns was destroyed, taking the veth pair with it.
+  const movedIf = await joinWithPort(moved, 18402);
+  const sbMoved = await newSandbox('dk-moved');
+  await inNs(undefined, ['ip', 'link', 'set', movedIf, 'netns', sbMoved]);
+  // `live`: still in its sandbox; it must survive the restart untouched.
+  const liveIf = await joinWithPort(live, 18403);
+  const sbLive = await newSandbox('dk-live');
+  await inNs(undefined, ['ip', 'link', 'set', liveIf, 'netns', sbLive]);
+  await server.close();
+  dropSandbox(sbMoved);
+  mgr.close();
+  mgr = NetworkManager.open(dbFile);
+  const report = await mgr.reconcile();
+  server = await startDockerPlugin(mgr, dir);
+  try {
+    assert.equal(report.endpointsReleased.sort(), [gone, moved]);
+    const links = await linkNames();
+    assert.not.ok(links.includes(goneIf), 'the interface dockerd moved back is deleted');
+    for (const eid of [gone, moved]) {
+      assert.not.ok(links.includes(hostEnds[eid]!), `host end ${hostEnds[eid]!} deleted`);
+      assert.is(mgr.store.ports.list({ endpointId: eid }).length, 0, 'port reservation released');
+      assert.is(mgr.store.allocations.get(poolId, ips[eid]!), undefined, `address ${ips[eid]!} released`);
+      assert.is((await call('NetworkDriver.EndpointOperInfo', { NetworkID: nid, EndpointID: eid })).status, 404, 'record forgotten');
+    }
+    const dump = await firewallDump();
+    assert.not.match(dump, /18401|18402/);
+    assert.match(dump, new RegExp(`tcp \\. 18403 : ${ips[live]!.replace(/\./g, '\\.')} \\. 80`), 'the live one keeps its port');
+    assert.ok((await linkNames(sbLive)).includes(liveIf), 'the live one keeps its interface');
+    const info = (await ok('NetworkDriver.EndpointOperInfo', { NetworkID: nid, EndpointID: live }))['Value'] as Record<string, unknown>;
+    assert.is(info['tsnet.joined'], true);
+    // The port and the address can be had again.
+    await joinWithPort(gone, 18401);
+    await ok('NetworkDriver.DeleteEndpoint', { NetworkID: nid, EndpointID: gone });
+  } finally {
+    for (const eid of [gone, live]) await call('NetworkDriver.DeleteEndpoint', { NetworkID: nid, EndpointID: eid });
+    dropSandbox(sbLive);
+    for (const ip of Object.values(ips)) await call('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip });
+    await ok('IpamDriver.ReleasePool', { PoolID: poolId });
+    await ok('NetworkDriver.DeleteNetwork', { NetworkID: nid });
+  }
 });
 
 t('malformed bodies, unknown ids, overlaps and misuse get protocol-shaped errors; the server lives on', async () => {

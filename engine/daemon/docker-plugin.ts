@@ -34,6 +34,10 @@ export async function startDockerPlugin(mgr: NetworkManager, dir: string): Promi
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   await claim(socket);
   const plugin = new DockerPlugin(mgr);
+  // Endpoints whose container went while tsnetd was down: reconcile (before this) released
+  // their interfaces and ports, their addresses go now, before dockerd calls again.
+  const lost = plugin.network.forgetLostEndpoints();
+  if (lost.length > 0) log.info({ endpoints: lost }, 'docker endpoints whose sandbox is gone forgotten');
   const server = http.createServer((req, res) => void serve(plugin, req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
