@@ -40,9 +40,21 @@ export class NetworkDriverApi {
     return {};
   }
 
-  /** Removes the network; its adopted pools go back to the IPAM side, or go away if Docker already released them. */
+  /**
+   * Removes the network with whatever endpoints tsnet still has in it; its adopted pools go
+   * back to the IPAM side, or go away if Docker already released them. dockerd calls this
+   * only after it removed its endpoints, and forgets the network whatever the answer: an
+   * endpoint left here (its Leave / DeleteEndpoint lost) would otherwise keep the bridge,
+   * rules, ports and pool forever. (tsnet's own `network rm` still refuses endpoints.)
+   */
   async deleteNetwork(w: { NetworkID: string }): Promise<Record<string, unknown>> {
     const net = this.dockerNetwork(w.NetworkID);
+    const left = this.mgr.listEndpoints(net.id);
+    if (left.length > 0) log.warn({ network: net.id, endpoints: left.map((e) => e.id) }, 'DeleteNetwork: removing endpoints dockerd did not delete');
+    for (const ep of left) await this.mgr.detach(ep.id);
+    this.mgr.store.tx(() => {
+      for (const { id, rec } of this.state.endpoints()) if (rec.networkId === net.id) this.forget(id);
+    });
     await this.mgr.removeNetwork(net.id);
     this.mgr.store.tx(() => {
       for (const s of net.subnets) {

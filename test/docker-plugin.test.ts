@@ -256,6 +256,41 @@ t('an endpoint whose container went while tsnetd was down is released at restart
   }
 });
 
+t('DeleteNetwork removes the endpoints dockerd did not delete (it forgets the network whatever the answer); tsnet\'s own rm still refuses', async () => {
+  const nid = hex('4');
+  const [joined, created] = ['41', '42'].map((c) => c.repeat(32)) as [string, string];
+  await ok('NetworkDriver.CreateNetwork', { NetworkID: nid, IPv4Data: [{ Pool: '10.213.87.0/24', Gateway: '10.213.87.1/24' }] });
+  const poolId = mgr.getNetwork(nid).subnets[0]!.poolId;
+  await ok('NetworkDriver.CreateEndpoint', { NetworkID: nid, EndpointID: joined, Interface: { Address: '10.213.87.2/24' } });
+  const j = await ok('NetworkDriver.Join', { NetworkID: nid, EndpointID: joined, SandboxKey: '/x' });
+  const src = (j['InterfaceName'] as { SrcName: string }).SrcName;
+  const hostEnd = mgr.getEndpoint(joined)?.hostIfname ?? '';
+  const portmap = [{ Proto: 6, IP: '', Port: 80, HostIP: '', HostPort: 18404, HostPortEnd: 18404 }];
+  await ok('NetworkDriver.ProgramExternalConnectivity', { NetworkID: nid, EndpointID: joined, Options: { 'com.docker.network.portmap': portmap } });
+  await ok('NetworkDriver.CreateEndpoint', { NetworkID: nid, EndpointID: created, Interface: { Address: '10.213.87.3/24' } });
+  assert.match(await firewallDump(), /18404/);
+
+  await ok('NetworkDriver.DeleteNetwork', { NetworkID: nid });
+  const bridge = `tsbr-${nid.slice(0, 10)}`;
+  const links = await linkNames();
+  for (const l of [bridge, src, hostEnd]) assert.not.ok(links.includes(l), `${l} deleted`);
+  const dump = await firewallDump();
+  assert.not.match(dump, /18404/);
+  assert.not.match(dump, new RegExp(nid));
+  assert.is(mgr.store.networks.get(nid), undefined);
+  assert.equal([mgr.listEndpoints().length, mgr.store.ports.list({}).length], [0, 0]);
+  assert.is(mgr.ipam.getPool(poolId), undefined, 'the pool is gone with the network (Docker\'s own IPAM)');
+  for (const eid of [joined, created]) assert.is(mgr.store.kv.get(`libnetwork/endpoint/${eid}`), undefined);
+  // The subnet and the port can be had again.
+  const again = await mgr.createNetwork({ name: 'again', subnets: [{ subnet: '10.213.87.0/24' }] });
+  const ep = await mgr.attach({ network: again.id, sandbox: 'x', placement: { kind: 'host-end', ifname: 'tsnagain0' }, ports: [{ hostPort: 18404, containerPort: 80, proto: 'tcp' }] });
+  // tsnet's own networks keep refusing to go with endpoints in them.
+  const refused = await mgr.removeNetwork(again.id).then(() => undefined, (err: Error) => err.message);
+  assert.match(refused ?? 'removed', /has 1 active endpoint/);
+  await mgr.detach(ep.id);
+  await mgr.removeNetwork(again.id);
+});
+
 t('malformed bodies, unknown ids, overlaps and misuse get protocol-shaped errors; the server lives on', async () => {
   const expectErr = async (method: string, body: unknown, status: number, field: 'Err' | 'Error', re?: RegExp) => {
     const r = await call(method, body);
