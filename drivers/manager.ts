@@ -225,6 +225,7 @@ export class NetworkManager {
     const adopted = subnets.flatMap((s) => (s.poolId ? [s.poolId] : []));
     const row = this.store.tx(() => {
       if (this.store.networks.get(req.name)) throw new ConflictError(`network "${req.name}" already exists`, 'name');
+      if (driver.name === 'bridge') this.checkBridgeFree(req, id, parsed as BridgeOptions);
       const r = this.store.networks.insert({
         id, name: req.name, driver: driver.name, options: { raw: req.options ?? {}, parsed, ...(adopted.length > 0 ? { adoptedPools: adopted } : {}) },
         internal: req.internal ?? false, ipv6, labels: req.labels ?? {}, state: 'creating',
@@ -236,6 +237,23 @@ export class NetworkManager {
       return r;
     });
     return { row, driver };
+  }
+
+  /**
+   * Refuses a bridge another network already uses (inside the create tx): networks on one
+   * bridge are not isolated from each other (the isolation rules match bridge names), which
+   * is why Docker's bridge driver refuses it too. CNI networks (labels tsnet.cni.*) may share
+   * one among themselves, as every conflist naming the reference plugin's cni0 does; never
+   * with an engine or Docker network, either way round.
+   */
+  private checkBridgeFree(req: CreateNetworkRequest, id: string, parsed: BridgeOptions): void {
+    const name = bridgeName({ id, options: parsed } as Network<BridgeOptions>);
+    const cni = isCniNetwork(req.labels ?? {});
+    const other = this.store.networks.list().find((n) => n.driver === 'bridge' && !(cni && isCniNetwork(n.labels)) &&
+      bridgeName({ id: n.id, options: (n.options as { parsed: BridgeOptions }).parsed } as Network<BridgeOptions>) === name);
+    if (!other) return;
+    const field = Object.keys(req.options ?? {}).find((k) => k === 'com.docker.network.bridge.name' || k === 'bridge') ?? 'com.docker.network.bridge.name';
+    throw new ConflictError(`${field}: bridge "${name}" is already used by network "${other.name}"`, field);
   }
 
   /** Assigns an unassigned pool whose subnet is `subnet` to network `id` (inside the caller's tx). */
@@ -622,6 +640,11 @@ export class NetworkManager {
       ports: this.store.ports.list({ endpointId: id }).map((p) => ({ proto: p.proto as Proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: p.containerIp, containerPort: p.containerPort })),
     };
   }
+}
+
+/** A network the CNI plugins made (cni/plugins/common.ts labels it with its conf). */
+function isCniNetwork(labels: Record<string, string>): boolean {
+  return labels['tsnet.cni.kind'] !== undefined;
 }
 
 /** Whether a network to create has IPv6: as asked, else implied by an IPv6 subnet (see CreateNetworkRequest.ipv6). */

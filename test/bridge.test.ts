@@ -198,9 +198,11 @@ t('network rm deletes only a bridge tsnet made and no other network uses; someon
     await inNs(undefined, ['ip', 'link', 'del', 'adminport0'], [1]);
     await inNs(undefined, ['ip', 'link', 'del', 'adminbr0'], [1]);
   }
-  // One bridge tsnet made, used by two networks: it goes with the last of them.
-  await mgr.createNetwork({ name: 'share-a', subnets: [{ subnet: '10.213.65.0/24' }], options: { bridge: 'sharedbr0' } });
-  await mgr.createNetwork({ name: 'share-b', subnets: [{ subnet: '10.213.66.0/24' }], options: { bridge: 'sharedbr0' } });
+  // One bridge tsnet made, used by two CNI networks (the only ones that may share one, as
+  // conflists share the reference plugin's cni0): it goes with the last of them.
+  const cni = (name: string) => ({ 'tsnet.cni.kind': 'bridge', 'tsnet.cni.name': name });
+  await mgr.createNetwork({ name: 'share-a', subnets: [{ subnet: '10.213.65.0/24' }], options: { bridge: 'sharedbr0' }, labels: cni('a') });
+  await mgr.createNetwork({ name: 'share-b', subnets: [{ subnet: '10.213.66.0/24' }], options: { bridge: 'sharedbr0' }, labels: cni('b') });
   assert.is((await link('sharedbr0'))?.ifalias, 'tsnet');
   const a = await attach('share-a', 'a');
   await mgr.removeNetwork('share-b');
@@ -214,7 +216,7 @@ t('network rm deletes only a bridge tsnet made and no other network uses; someon
 t('a bridge whose creator was cut short before its alias (known by its network-derived MAC) is tsnet\'s: completed by ensure, deleted by rm', async () => {
   type L = { ifname: string; ifalias?: string };
   const link = async (dev: string) => (await ipJson<L[]>(undefined, ['link', 'show'])).find((l) => l.ifname === dev);
-  await mgr.createNetwork({ name: 'cut-short', subnets: [{ subnet: '10.213.67.0/24' }], options: { bridge: 'cutbr0' } });
+  await mgr.createNetwork({ name: 'cut-short', subnets: [{ subnet: '10.213.71.0/24' }], options: { bridge: 'cutbr0' } });
   // What a process killed between the bridge's creation and its alias leaves.
   await inNs(undefined, ['ip', 'link', 'set', 'cutbr0', 'alias', '']);
   assert.not.ok((await link('cutbr0'))?.ifalias, 'alias cleared');
@@ -223,6 +225,26 @@ t('a bridge whose creator was cut short before its alias (known by its network-d
   await inNs(undefined, ['ip', 'link', 'set', 'cutbr0', 'alias', '']);
   await mgr.removeNetwork('cut-short');
   assert.not.ok(await link('cutbr0'), 'deleted with its network');
+});
+
+t('an engine (or Docker) network cannot take a bridge another network uses; CNI networks may share one among themselves', async () => {
+  const refused = (p: Promise<unknown>) => p.then(() => undefined, (err: { message: string; code: string; field?: string }) => [err.code, err.field, err.message]);
+  const cni = (name: string) => ({ 'tsnet.cni.kind': 'bridge', 'tsnet.cni.name': name });
+  await mgr.createNetwork({ name: 'eng-a', subnets: [{ subnet: '10.213.67.0/24' }], options: { 'com.docker.network.bridge.name': 'engbr0' } });
+  await mgr.createNetwork({ name: 'cni-a', subnets: [{ subnet: '10.213.68.0/24' }], options: { bridge: 'cnibr0' }, labels: cni('a') });
+  try {
+    assert.equal(await refused(mgr.createNetwork({ name: 'eng-b', subnets: [{ subnet: '10.213.69.0/24' }], options: { 'com.docker.network.bridge.name': 'engbr0' } })),
+      ['conflict', 'com.docker.network.bridge.name', 'create network "eng-b": com.docker.network.bridge.name: bridge "engbr0" is already used by network "eng-a"']);
+    assert.equal((await refused(mgr.createNetwork({ name: 'eng-c', subnets: [{ subnet: '10.213.69.0/24' }], options: { bridge: 'cnibr0' } })))?.slice(0, 2), ['conflict', 'bridge'], 'an engine network on a CNI network\'s bridge');
+    assert.equal((await refused(mgr.createNetwork({ name: 'cni-c', subnets: [{ subnet: '10.213.69.0/24' }], options: { bridge: 'engbr0' }, labels: cni('c') })))?.[0], 'conflict', 'a CNI network on an engine network\'s bridge');
+    assert.equal(mgr.listNetworks().map((n) => n.name).sort(), ['cni-a', 'eng-a'], 'nothing recorded by the refused creates');
+    assert.equal(mgr.ipam.listPools().map((p) => p.subnet).sort(), ['10.213.67.0/24', '10.213.68.0/24'], 'no pool left by them');
+    await mgr.createNetwork({ name: 'cni-b', subnets: [{ subnet: '10.213.69.0/24' }], options: { bridge: 'cnibr0' }, labels: cni('b') });
+    await mgr.removeNetwork('cni-b');
+  } finally {
+    await mgr.removeNetwork('eng-a');
+    await mgr.removeNetwork('cni-a');
+  }
 });
 
 t('veth ends: one TX/RX queue each unless veth_queues asks for more', async () => {

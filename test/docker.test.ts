@@ -177,6 +177,15 @@ t('pool overlap, unknown options and a missing parent fail through docker; nothi
   await fails(['--ipam-driver', 'tsnet', '-o', 'bogus=1', 'bad3'], /unknown bridge option "bogus"/);
   await fails(['--ipam-driver', 'tsnet', '-o', 'parent=nosuch0', 'bad4'], /parent interface "nosuch0" not found/);
   await fails(['--ipam-driver', 'tsnet', '-o', 'tsnet.driver=vxlan', 'bad5'], /tsnet\.driver/);
+  // Two networks on one bridge would not be isolated from each other: refused, as Docker's
+  // bridge driver refuses it; tsnetd's own default network has tsnet0.
+  const br = 'com.docker.network.bridge.name';
+  await dk(['network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.213.95.0/24', '-o', `${br}=sharedbr`, 'n5']);
+  const n5 = `docker-${(await netId('n5')).slice(0, 12)}`;
+  await fails(['--ipam-driver', 'tsnet', '--subnet', '10.213.96.0/24', '-o', `${br}=sharedbr`, 'bad6'], new RegExp(`${br}: bridge "sharedbr" is already used by network "${n5}"`));
+  await fails(['--ipam-driver', 'tsnet', '-o', `${br}=tsnet0`, 'bad7'], new RegExp(`${br}: bridge "tsnet0" is already used by network "bridge"`));
+  await dk(['network', 'rm', 'n5']);
+  assert.not.ok((await linkNames()).includes('sharedbr'), 'the bridge went with n5');
   const r = await dk([...runArgs, '--rm', '--network', 'n4', '-p', '127.0.0.1:18084:80/sctp', IMAGE, 'true'], [125, 126, 127]);
   assert.ok(r.exitCode !== 0 && /protocol 132/.test(r.stderr), `sctp publishing is refused: ${r.stderr}`);
   assert.equal((await tsnetNetworks()).length, 1, 'failed creates left no network');
@@ -184,6 +193,8 @@ t('pool overlap, unknown options and a missing parent fail through docker; nothi
   await dk(['network', 'rm', 'n4']);
   // Every failed create released its pool: one wide network over all of them works.
   await dk(['network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.213.94.0/23', 'wide']);
+  await dk(['network', 'create', '-d', 'tsnet', '--ipam-driver', 'tsnet', '--subnet', '10.213.96.0/24', 'wide2']);
+  await dk(['network', 'rm', 'wide2']);
   await dk(['network', 'rm', 'wide']);
   assert.equal(await tsnetNetworks(), []);
 });
