@@ -7,9 +7,10 @@
 import * as nl from '../core/netlink/index.js';
 import { openNetns, closeNetns, sysctlSet } from '../core/netns/index.js';
 import { removeVeth } from '../core/link-reaper/index.js';
-import { ConflictError, KernelError } from '../core/index.js';
+import { ConfigError, ConflictError, KernelError } from '../core/index.js';
 import { checkIfname, hostMacFor, parseBool, parseIpv4, parseMtu, parseQueues, pick, rejectUnknown, stableMac } from './options.js';
 import { configureInterface, checkInterface, settleAll } from './configure.js';
+import { CNI_KIND_LABEL } from './labels.js';
 import type { Driver, Network, Placement } from './types.js';
 
 export interface BridgeOptions {
@@ -24,7 +25,18 @@ export interface BridgeOptions {
   mcastSnooping: boolean;
   /** TX/RX queues of each veth end; default 1 (see attach). */
   vethQueues?: number;
+  /** Docker's gateway mode per family; unset: the network's default (see gatewayMode). */
+  gatewayModeIpv4?: GatewayMode;
+  gatewayModeIpv6?: GatewayMode;
 }
+
+/**
+ * Docker's `gateway_mode_ipv4/6`: `nat` drops traffic forwarded into the bridge from outside
+ * unless it answers the network or goes to a published port; `nat-unprotected` does not.
+ * Both masquerade (unless ip_masquerade=false). Docker's `routed` and `isolated` are refused.
+ */
+export const GATEWAY_MODES = ['nat', 'nat-unprotected'] as const;
+export type GatewayMode = (typeof GATEWAY_MODES)[number];
 
 const KNOWN = [
   'com.docker.network.bridge.name', 'bridge',
@@ -32,12 +44,32 @@ const KNOWN = [
   'com.docker.network.bridge.enable_ip_masquerade', 'ip_masquerade',
   'com.docker.network.bridge.host_binding_ipv4', 'host_binding_ipv4',
   'com.docker.network.driver.mtu', 'mtu',
+  'com.docker.network.bridge.gateway_mode_ipv4', 'gateway_mode_ipv4',
+  'com.docker.network.bridge.gateway_mode_ipv6', 'gateway_mode_ipv6',
   'hairpin', 'mcast_snooping', 'veth_queues',
 ] as const;
+
+function parseGatewayMode(value: string, field: string): GatewayMode {
+  const mode = GATEWAY_MODES.find((m) => m === value);
+  if (mode !== undefined) return mode;
+  const why = value === 'routed' || value === 'isolated' ? 'is not supported by tsnet' : 'is not a gateway mode';
+  throw new ConfigError(`${field}: "${value}" ${why} (${GATEWAY_MODES.join(' or ')})`, field);
+}
 
 /** A stable, locally administered unicast MAC for a network's bridge, from its id. */
 export function bridgeMac(networkId: string): string {
   return stableMac(`tsnet-bridge:${networkId}`);
+}
+
+/**
+ * The families whose gateway mode is `nat` (protected): as the options say, else `nat`, but
+ * `nat-unprotected` for a CNI network, as the reference bridge plugin drops nothing (pods are
+ * routed to from other nodes).
+ */
+export function protectedFamilies(o: BridgeOptions, labels: Readonly<Record<string, string>>): (4 | 6)[] {
+  const fallback: GatewayMode = labels[CNI_KIND_LABEL] === undefined ? 'nat' : 'nat-unprotected';
+  const modes = [[4, o.gatewayModeIpv4], [6, o.gatewayModeIpv6]] as const;
+  return modes.filter(([, m]) => (m ?? fallback) === 'nat').map(([f]) => f);
 }
 
 export function bridgeName(net: Network<BridgeOptions>): string {
@@ -94,6 +126,8 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     const hairpin = pick(raw, 'hairpin');
     const snooping = pick(raw, 'mcast_snooping');
     const queues = pick(raw, 'veth_queues');
+    const gw4 = pick(raw, 'com.docker.network.bridge.gateway_mode_ipv4', 'gateway_mode_ipv4');
+    const gw6 = pick(raw, 'com.docker.network.bridge.gateway_mode_ipv6', 'gateway_mode_ipv6');
     return {
       ...(name ? { bridge: checkIfname(name[1], name[0]) } : {}),
       icc: icc ? parseBool(icc[1], icc[0]) : true,
@@ -103,6 +137,8 @@ export const bridgeDriver: Driver<BridgeOptions> = {
       hairpin: hairpin ? parseBool(hairpin[1], hairpin[0]) : true,
       mcastSnooping: snooping ? parseBool(snooping[1], snooping[0]) : false,
       ...(queues ? { vethQueues: parseQueues(queues[1], queues[0]) } : {}),
+      ...(gw4 ? { gatewayModeIpv4: parseGatewayMode(gw4[1], gw4[0]) } : {}),
+      ...(gw6 ? { gatewayModeIpv6: parseGatewayMode(gw6[1], gw6[0]) } : {}),
     };
   },
 

@@ -14,7 +14,7 @@ import { Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } fr
 import { hostIpsClash, openStore, portsClash, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
 import { Ipam, cidrContains, macFromIp, normalizeIp, parseIp } from '../ipam/index.js';
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
-import { bridgeName, type BridgeOptions } from './bridge.js';
+import { bridgeName, protectedFamilies, type BridgeOptions } from './bridge.js';
 import { checkIfname, checkMac, hostIfnameFor } from './options.js';
 import { probeHostPort } from './host-port-probe.js';
 import { expandPorts, validatePortRequest, type PortBinding, type PortRequest, type Proto } from './ports.js';
@@ -293,12 +293,12 @@ export class NetworkManager {
     });
   }
 
-  private networkRuleSets(net: Network): RuleSet[] {
+  private networkRuleSets(net: NetworkInfo): RuleSet[] {
     if (net.driver !== 'bridge') return [];
     const o = net.options as BridgeOptions;
     return networkRules({
       id: net.id, bridge: bridgeName(net as Network<BridgeOptions>), subnets: net.subnets.map((s) => s.subnet),
-      internal: net.internal, icc: o.icc, masquerade: o.masquerade,
+      internal: net.internal, icc: o.icc, masquerade: o.masquerade, protect: protectedFamilies(o, net.labels),
     });
   }
 

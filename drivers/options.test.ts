@@ -1,7 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../core/index.js';
-import { bridgeDriver } from './bridge.js';
+import { bridgeDriver, protectedFamilies } from './bridge.js';
+import { CNI_KIND_LABEL } from './labels.js';
 import { macvlanDriver } from './macvlan.js';
 import { checkIfname, hostIfnameFor } from './options.js';
 
@@ -24,6 +25,21 @@ t('bridge: docker option names and defaults', () => {
     'com.docker.network.bridge.enable_ip_masquerade': 'false', 'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1',
     'com.docker.network.driver.mtu': '1400', mcast_snooping: 'on', veth_queues: '4',
   }), { bridge: 'br-x', icc: false, masquerade: false, hostBindingIp: '127.0.0.1', mtu: 1400, hairpin: true, mcastSnooping: true, vethQueues: 4 });
+});
+
+t('bridge: gateway modes per family; unset is nat, or nat-unprotected for a CNI network', () => {
+  const o = bridgeDriver.parseOptions({ 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected', gateway_mode_ipv6: 'nat' });
+  assert.equal([o.gatewayModeIpv4, o.gatewayModeIpv6], ['nat-unprotected', 'nat']);
+  assert.equal(protectedFamilies(o, {}), [6]);
+  const unset = bridgeDriver.parseOptions({});
+  assert.equal(protectedFamilies(unset, {}), [4, 6]);
+  assert.equal(protectedFamilies(unset, { [CNI_KIND_LABEL]: 'bridge' }), []);
+  assert.equal(protectedFamilies({ ...unset, gatewayModeIpv6: 'nat' }, { [CNI_KIND_LABEL]: 'bridge' }), [6]);
+  for (const v of ['routed', 'isolated', 'NAT', '']) {
+    configError(() => bridgeDriver.parseOptions({ 'com.docker.network.bridge.gateway_mode_ipv4': v }), 'com.docker.network.bridge.gateway_mode_ipv4');
+    configError(() => bridgeDriver.parseOptions({ gateway_mode_ipv6: v }), 'gateway_mode_ipv6');
+  }
+  assert.throws(() => bridgeDriver.parseOptions({ gateway_mode_ipv4: 'routed' }), /gateway_mode_ipv4: "routed" is not supported by tsnet \(nat or nat-unprotected\)/);
 });
 
 t('bridge: bad options name the option', () => {

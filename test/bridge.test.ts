@@ -14,6 +14,8 @@ const sandboxes: Record<string, string> = {};
 const servers: Started[] = [];
 const HOST_IP = '203.0.113.1';
 const OUTSIDE_IP = '203.0.113.2';
+const HOST_IP6 = 'fd74:99::1';
+const OUTSIDE_IP6 = 'fd74:99::2';
 
 t.before(async () => {
   ({ mgr, dbFile } = newManager());
@@ -154,6 +156,48 @@ t('ICC off: sandboxes on the same network cannot talk, but reach the gateway', a
   assert.not.ok(await canPing(sb('b'), ip4(a)), 'icc off: b cannot reach a');
   for (const ep of [a, b]) await mgr.detach(ep.id);
   await mgr.removeNetwork('noicc');
+});
+
+t('a LAN neighbour routing the subnets via this host reaches published ports only; nat-unprotected per family lets it in', async () => {
+  const out = sb('outside');
+  // "outside" is the neighbour: its routes to both networks go via this host (v4 and v6).
+  const routes = [['10.213.56.0/24', HOST_IP], ['fd74:56::/64', HOST_IP6], ['10.213.57.0/24', HOST_IP], ['fd74:57::/64', HOST_IP6]];
+  await inNs(undefined, ['ip', 'addr', 'add', `${HOST_IP6}/64`, 'dev', 'uplink0', 'nodad']);
+  await inNs(out, ['ip', 'addr', 'add', `${OUTSIDE_IP6}/64`, 'dev', 'eth0', 'nodad']);
+  for (const [dst, via] of routes) await inNs(out, ['ip', 'route', 'add', dst!, 'via', via!]);
+  const eps: EndpointInfo[] = [];
+  try {
+    await mgr.createNetwork({ name: 'shut', subnets: [{ subnet: '10.213.56.0/24' }, { subnet: 'fd74:56::/64' }] });
+    // IPv4 unprotected, IPv6 left at the default (nat): each family has its own mode.
+    await mgr.createNetwork({ name: 'open4', subnets: [{ subnet: '10.213.57.0/24' }, { subnet: 'fd74:57::/64' }], options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' } });
+    servers.push(await serve(sb('a'), 'tcp', 7080, 'a-7080'), await serve(sb('a'), 'tcp', 7081, 'a-7081'), await serve(sb('c'), 'tcp', 7081, 'c-7081'));
+    servers.push(await serve(out, 'tcp', 9998, 'outside'));
+    const a = await attach('shut', 'a', 'eth0', { ports: [{ proto: 'tcp', containerPort: 7080, hostPort: 18081 }] });
+    const b = await attach('shut', 'b');
+    const c = await attach('open4', 'c');
+    eps.push(a, b, c);
+    const ip6 = (ep: EndpointInfo) => ep.addresses.find((x) => x.family === 6)!.ip;
+
+    assert.is(await ask(out, 'tcp', ip4(a), 7081), undefined, 'neighbour -> unpublished port (IPv4) is dropped');
+    assert.is(await ask(out, 'tcp', ip6(a), 7081), undefined, 'neighbour -> unpublished port (IPv6) is dropped');
+    assert.is(await ask(out, 'tcp', HOST_IP, 18081), 'a-7080', 'neighbour -> published port via the host address');
+    assert.is(await ask(sb('a'), 'tcp', OUTSIDE_IP, 9998), 'outside', 'egress and its replies');
+    assert.is(await ask(sb('b'), 'tcp', ip4(a), 7081), 'a-7081', 'ICC within the network');
+    assert.is(await ask(sb('b'), 'tcp', HOST_IP, 18081), 'a-7080', 'hairpin to the published port');
+    assert.is(await ask(undefined, 'tcp', '127.0.0.1', 18081), 'a-7080', 'host 127.0.0.1 -> published port');
+    assert.is(await ask(undefined, 'tcp', ip4(a), 7081), 'a-7081', 'the host itself reaches the container');
+    assert.is(await ask(sb('c'), 'tcp', ip4(a), 7081), undefined, 'other networks stay isolated');
+
+    assert.is(await ask(out, 'tcp', ip4(c), 7081), 'c-7081', 'nat-unprotected (IPv4): neighbour reaches an unpublished port');
+    assert.is(await ask(out, 'tcp', ip6(c), 7081), undefined, 'nat (IPv6 default) on the same network: dropped');
+  } finally {
+    for (const ep of eps) await mgr.detach(ep.id);
+    for (const n of ['shut', 'open4']) if (mgr.listNetworks().some((x) => x.name === n)) await mgr.removeNetwork(n);
+    for (const [dst, via] of routes) await inNs(out, ['ip', 'route', 'del', dst!, 'via', via!], [2]);
+    await inNs(out, ['ip', 'addr', 'del', `${OUTSIDE_IP6}/64`, 'dev', 'eth0'], [2]);
+    await inNs(undefined, ['ip', 'addr', 'del', `${HOST_IP6}/64`, 'dev', 'uplink0'], [2]);
+  }
+  assert.not.match(await firewallDump(), /10\.213\.5[67]\.|fd74:5[67]:/);
 });
 
 t('the bridge: multicast snooping off unless asked for, MTU pinned against smaller ports', async () => {

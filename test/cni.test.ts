@@ -254,6 +254,31 @@ T('portmap chained after bridge: DNAT published and answered on 127.0.0.1, CHECK
   }
 });
 
+T('bridge: a LAN neighbour routing the pod subnet via this host reaches an unpublished pod port (no drop, as the reference)', async () => {
+  const pod = await newSandbox('cni-lanpod');
+  const lan = await newSandbox('cni-lan');
+  const env = { CNI_CONTAINERID: 'lan1', CNI_NETNS: pod };
+  const srv = await serve(pod, 'tcp', 7081, 'pod-7081');
+  try {
+    // The neighbour: a veth to this host netns, the pod subnet routed via the host.
+    await inNs(undefined, ['ip', 'link', 'add', 'cnilan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', lan]);
+    await inNs(undefined, ['ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'cnilan0']);
+    await inNs(undefined, ['ip', 'link', 'set', 'cnilan0', 'up']);
+    for (const argv of [['ip', 'addr', 'add', '192.0.2.2/24', 'dev', 'eth0'], ['ip', 'link', 'set', 'eth0', 'up'], ['ip', 'route', 'add', '10.231.0.0/24', 'via', '192.0.2.1']]) await inNs(lan, argv);
+    const add = await cni('tsnet-bridge', 'ADD', bridgeConf('1.0.0'), env);
+    assert.is(add.exitCode, 0, add.raw);
+    const ip = ((add.out as { ips: { address: string }[] }).ips[0]?.address ?? '').split('/')[0] ?? '';
+    assert.is(await ask(lan, 'tcp', ip, 7081), 'pod-7081');
+    assert.not.match(await firewallDump(), /! -i cnitest0 -o cnitest0 .*-j DROP/);
+    assert.is((await cni('tsnet-bridge', 'DEL', bridgeConf('1.0.0'), env)).exitCode, 0);
+  } finally {
+    await srv.stop();
+    await inNs(undefined, ['ip', 'link', 'del', 'cnilan0'], [1]);
+    dropSandbox(lan);
+    dropSandbox(pod);
+  }
+});
+
 T('GC releases every attachment not listed; an empty list releases all (bridge, portmap, ipam)', async () => {
   const ns = await newSandbox('cni-gc');
   try {

@@ -135,6 +135,24 @@ t('bridge option host_binding_ipv4: a bad address is refused at create naming th
   await cli(d, ['network', 'rm', 'hb']);
 });
 
+t('gateway mode: nat (default, also tsnet0) drops forwarding into the bridge from outside, nat-unprotected not; routed and bad values are refused naming the option', async () => {
+  const rules = await firewallDump();
+  for (const [key, bad, why] of [['com.docker.network.bridge.gateway_mode_ipv4', 'routed', 'is not supported by tsnet'], ['gateway_mode_ipv6', 'natt', 'is not a gateway mode']] as const) {
+    await refused(['network', 'create', '-o', `${key}=${bad}`, 'gw'], new RegExp(`${key.replace(/\./g, '\\.')}: "${bad}" ${why} \\(nat or nat-unprotected\\)`));
+  }
+  assert.is(await firewallDump(), rules, 'no rule made');
+  assert.match(rules, /-A TSNET-FORWARD ! -i tsnet0 -o tsnet0 -m comment --comment "tsnet:[0-9a-f]+" -j DROP/, 'the default bridge network is protected');
+  await cli(d, ['network', 'create', '--subnet', '10.213.235.0/24', 'gwnat']);
+  await cli(d, ['network', 'create', '--subnet', '10.213.236.0/24', '-o', 'gateway_mode_ipv4=nat-unprotected', 'gwopen']);
+  const bridgeOf = async (n: string) => `tsbr-${(await cliJson<{ Id: string }[]>(d, ['network', 'inspect', n]))[0]!.Id.slice(0, 10)}`;
+  const drop = (br: string) => new RegExp(`! -i ${br} -o ${br} .*-j DROP`);
+  const [nat, open] = [await bridgeOf('gwnat'), await bridgeOf('gwopen')];
+  assert.match(await firewallDump(), drop(nat));
+  assert.not.match(await firewallDump(), drop(open));
+  await cli(d, ['network', 'rm', 'gwnat', 'gwopen']);
+  assert.is(await firewallDump(), rules, 'removed with the networks');
+});
+
 t('subnets no network can use (loopback, multicast, class E, unspecified, IPv6 link-local) are refused at create', async () => {
   const links = await settledLinks(undefined, []);
   const rules = await firewallDump();

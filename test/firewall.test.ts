@@ -21,7 +21,7 @@ import {
   type RuleSet,
 } from '../core/firewall/index.js';
 
-const NET = { id: 'fwt', bridge: 'fwt-h0', subnets: ['10.123.0.0/24', 'fd12:3::/64'], internal: false, icc: true, masquerade: true };
+const NET = { id: 'fwt', bridge: 'fwt-h0', subnets: ['10.123.0.0/24', 'fd12:3::/64'], internal: false, icc: true, masquerade: true, protect: [4, 6] as const };
 const PORTS = [
   portRules({ bridge: 'fwt-h0', proto: 'tcp', hostPort: 18080, containerIp: '10.123.0.2', containerPort: 8080, family: 4, networkId: 'fwt' }),
   portRules({ bridge: 'fwt-h0', proto: 'udp', hostIp: '127.0.0.1', hostPort: 15353, containerIp: '10.123.0.2', containerPort: 53, family: 4 }),

@@ -148,7 +148,7 @@ t('end to end: 127.0.0.1, host IPv4 and IPv6 addresses reach the netns; removed 
   const saved = { localnet: sysctl('net.ipv4.conf.all.route_localnet'), fwd: sysctl('net.ipv4.ip_forward') };
   const path = await newSandbox('nftp');
   const fw = new Firewall();
-  const net = { id: 'nftp', bridge: 'nftp-h0', subnets: ['10.124.0.0/24', 'fd7e::/64'], internal: false, icc: true, masquerade: true };
+  const net = { id: 'nftp', bridge: 'nftp-h0', subnets: ['10.124.0.0/24', 'fd7e::/64'], internal: false, icc: true, masquerade: true, protect: [4, 6] as const };
   const legacy = portRules({ bridge: 'nftp-h0', proto: 'tcp', hostPort: 18070, containerIp: '10.124.0.2', containerPort: 8080, family: 4 });
   let server: Started | undefined;
   try {

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, TryAgainError, isTsnetError, log } from '../../core/index.js';
 import { isNetns } from '../../core/netns/index.js';
 import { parseCidr } from '../../ipam/index.js';
-import type { CreateNetworkRequest, NetworkInfo, NetworkManager } from '../../drivers/index.js';
+import { CNI_KIND_LABEL, type CreateNetworkRequest, type NetworkInfo, type NetworkManager } from '../../drivers/index.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { CniEnv } from '../skel/env.js';
 import type { Attachment } from '../skel/dispatch.js';
@@ -107,7 +107,7 @@ async function createCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec, name:
   });
   const req: CreateNetworkRequest = {
     name, driver: spec.driver, options: spec.options, ipv6: ranges.some((r) => r.family === 6),
-    labels: { 'tsnet.cni.name': spec.confName, 'tsnet.cni.kind': spec.kind, [FINGERPRINT]: fp },
+    labels: { 'tsnet.cni.name': spec.confName, [CNI_KIND_LABEL]: spec.kind, [FINGERPRINT]: fp },
     ...(ranges.length > 0 ? { subnets: ranges.map((r) => ({ subnet: r.subnet, ...(r.gateway ? { gateway: r.gateway } : {}) })) } : {}),
   };
   let net = await mgr.createNetwork(req);

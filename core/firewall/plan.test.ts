@@ -19,7 +19,7 @@ import {
   type RuleSet,
 } from './index.js';
 
-const net = networkRules({ id: 'n1', bridge: 'br-n1', subnets: ['10.5.0.0/24'], internal: false, icc: true, masquerade: true });
+const net = networkRules({ id: 'n1', bridge: 'br-n1', subnets: ['10.5.0.0/24'], internal: false, icc: true, masquerade: true, protect: [4] });
 const port = portRules({ bridge: 'br-n1', proto: 'tcp', hostPort: 8080, containerIp: '10.5.0.2', containerPort: 80, family: 4 });
 
 /** Applies ops to a copy of a state the way the kernel would (for checking undo). */

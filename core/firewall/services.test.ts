@@ -37,7 +37,7 @@ function stateWith(...sets: RuleSet[]): FirewallState {
   return planChanges(new FirewallState(), { add: sets }).next;
 }
 
-const net: NetworkFirewall = { id: 'net1', bridge: 'tsbr-net1', subnets: ['10.89.0.0/24', 'fd89:0::/64'], internal: false, icc: true, masquerade: true };
+const net: NetworkFirewall = { id: 'net1', bridge: 'tsbr-net1', subnets: ['10.89.0.0/24', 'fd89:0::/64'], internal: false, icc: true, masquerade: true, protect: [4, 6] };
 
 function netSet(n: NetworkFirewall, family: Family): RuleSet {
   const set = networkRules(n).find((s) => s.family === family);
@@ -63,6 +63,12 @@ test('network: internal, no icc', () => {
 test('network: no masquerade, no icc', () => {
   const n = { ...net, id: 'nm', subnets: ['10.91.0.0/16', '10.92.0.0/16'], icc: false, masquerade: false };
   golden('network-nomasq', planChanges(stateWith(baseRules(4)), { add: networkRules(n) }).ops);
+});
+
+test('network: nat-unprotected in IPv4 (no drop into the bridge), nat in IPv6', () => {
+  const n = { ...net, id: 'unp', protect: [6] as const };
+  golden('network-unprotected-v4', planChanges(stateWith(baseRules(4)), { add: [netSet(n, 4)] }).ops);
+  assert.ok(netSet(n, 6).rules.some((r) => r.spec.join(' ') === '! -i tsbr-net1 -o tsbr-net1 -m comment --comment tsnet:unp -j DROP'));
 });
 
 test('network: only the families it has subnets in', () => {

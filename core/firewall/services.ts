@@ -45,6 +45,14 @@ export interface NetworkFirewall {
   internal: boolean;
   icc: boolean;
   masquerade: boolean;
+  /**
+   * Families in gateway mode `nat` (Docker's default): traffic forwarded into the bridge from
+   * anywhere but the bridge itself passes only as a reply (RELATED/ESTABLISHED) or to a
+   * published port (DNAT); the rest is dropped, so a neighbour routing the subnet via this
+   * host cannot reach unpublished ports. The other families (`nat-unprotected`, CNI's
+   * default) forward anything into the bridge, as the built-in FORWARD policy decides.
+   */
+  protect: readonly Family[];
 }
 
 /** One RuleSet per family that has a subnet. Needs baseRules applied first. */
@@ -55,16 +63,17 @@ export function networkRules(n: NetworkFirewall): RuleSet[] {
   return ([4, 6] as const)
     .map((family) => ({ family, cidrs: subnets.filter((s) => s.family === family).map((s) => s.cidr) }))
     .filter((f) => f.cidrs.length > 0)
-    .map((f) => ({ family: f.family, chains: [], rules: [...filterRules(n), ...natRules(n, f.family, f.cidrs)] }));
+    .map((f) => ({ family: f.family, chains: [], rules: [...filterRules(n, f.family), ...natRules(n, f.family, f.cidrs)] }));
 }
 
 function comment(id: string): string[] {
   return ['-m', 'comment', '--comment', `tsnet:${id}`];
 }
 
-function filterRules(n: NetworkFirewall): Rule[] {
+function filterRules(n: NetworkFirewall, family: Family): Rule[] {
   const br = n.bridge;
   const c = comment(n.id);
+  const fwd = (spec: string[], target: string): Rule => ({ table: 'filter', chain: FORWARD_CHAIN, spec: [...spec, ...c, '-j', target] });
   const rules: Rule[] = [
     { table: 'filter', chain: ISOLATION1_CHAIN, spec: ['-i', br, '!', '-o', br, ...c, '-j', ISOLATION2_CHAIN] },
     { table: 'filter', chain: ISOLATION2_CHAIN, spec: ['-o', br, ...c, '-j', 'DROP'] },
@@ -76,12 +85,15 @@ function filterRules(n: NetworkFirewall): Rule[] {
     );
   } else {
     rules.push(
-      { table: 'filter', chain: FORWARD_CHAIN, spec: ['-o', br, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...c, '-j', 'ACCEPT'] },
-      { table: 'filter', chain: FORWARD_CHAIN, spec: ['-o', br, '-m', 'conntrack', '--ctstate', 'DNAT', ...c, '-j', 'ACCEPT'] },
-      { table: 'filter', chain: FORWARD_CHAIN, spec: ['-i', br, '!', '-o', br, ...c, '-j', 'ACCEPT'] },
+      fwd(['-o', br, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED'], 'ACCEPT'),
+      fwd(['-o', br, '-m', 'conntrack', '--ctstate', 'DNAT'], 'ACCEPT'),
     );
+    // Only after the two accepts (replies, published ports); `! -i` leaves traffic within the
+    // bridge (ICC below, hairpin to a published port) alone.
+    if (n.protect.includes(family)) rules.push(fwd(['!', '-i', br, '-o', br], 'DROP'));
+    rules.push(fwd(['-i', br, '!', '-o', br], 'ACCEPT'));
   }
-  rules.push({ table: 'filter', chain: FORWARD_CHAIN, spec: ['-i', br, '-o', br, ...c, '-j', n.icc ? 'ACCEPT' : 'DROP'] });
+  rules.push(fwd(['-i', br, '-o', br], n.icc ? 'ACCEPT' : 'DROP'));
   return rules;
 }
 
