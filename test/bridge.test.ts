@@ -1,5 +1,6 @@
 // Bridge networks end to end, in the throwaway host netns: reachability, isolation,
 // port publishing (127.0.0.1, host address, another host, hairpin, udp), internal networks.
+import { createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConflictError } from '../core/index.js';
@@ -198,6 +199,31 @@ t('a LAN neighbour routing the subnets via this host reaches published ports onl
     await inNs(undefined, ['ip', 'addr', 'del', `${HOST_IP6}/64`, 'dev', 'uplink0'], [2]);
   }
   assert.not.match(await firewallDump(), /10\.213\.5[67]\.|fd74:5[67]:/);
+});
+
+t('a container cannot reach the host\'s 127.0.0.1-only services through its gateway (route_localnet); the host still reaches 127.0.0.1:published port', async () => {
+  // A host service bound to 127.0.0.1 only, in this test's host netns.
+  const local = createServer((sock) => sock.end('host-loopback-only'));
+  await new Promise<void>((r) => local.listen(18099, '127.0.0.1', r));
+  const eps: EndpointInfo[] = [];
+  try {
+    await mgr.createNetwork({ name: 'localnet', subnets: [{ subnet: '10.213.58.0/24' }] });
+    servers.push(await serve(sb('d'), 'tcp', 7082, 'd-7082'));
+    const d = await attach('localnet', 'd', 'eth0', { ports: [{ proto: 'tcp', containerPort: 7082, hostPort: 18082 }] });
+    eps.push(d);
+    // What a container with CAP_NET_ADMIN (or raw sockets) can do: send to 127.0.0.0/8 via its gateway.
+    await inNs(sb('d'), ['ip', 'route', 'del', 'table', 'local', 'local', '127.0.0.0/8', 'dev', 'lo']);
+    await inNs(sb('d'), ['sysctl', '-qw', 'net.ipv4.conf.eth0.route_localnet=1']);
+    await inNs(sb('d'), ['ip', 'route', 'add', '127.0.0.0/8', 'via', '10.213.58.1', 'dev', 'eth0']);
+    assert.is(await ask(sb('d'), 'tcp', '127.0.0.1', 18099), undefined, 'container -> host 127.0.0.1 service is dropped');
+    assert.match(await firewallDump(), /-A TSNET-INPUT -d 127\.0\.0\.0\/8 -i tsbr-\w+ -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT/);
+    assert.is(await ask(undefined, 'tcp', '127.0.0.1', 18082), 'd-7082', 'host 127.0.0.1 -> published port still works');
+  } finally {
+    await new Promise((r) => local.close(r));
+    for (const ep of eps) await mgr.detach(ep.id);
+    if (mgr.listNetworks().some((x) => x.name === 'localnet')) await mgr.removeNetwork('localnet');
+  }
+  assert.not.match(await firewallDump(), /10\.213\.58\.|TSNET-INPUT -d/);
 });
 
 t('the bridge: multicast snooping off unless asked for, MTU pinned against smaller ports', async () => {

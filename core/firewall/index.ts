@@ -12,6 +12,7 @@ export {
   ISOLATION2_CHAIN,
   DNAT_CHAIN,
   POSTROUTING_CHAIN,
+  INPUT_CHAIN,
   type NetworkFirewall,
   type PortMapping,
 } from './services.js';

@@ -14,12 +14,14 @@ export const ISOLATION1_CHAIN = 'TSNET-ISOLATION-1';
 export const ISOLATION2_CHAIN = 'TSNET-ISOLATION-2';
 export const DNAT_CHAIN = 'TSNET-DNAT';
 export const POSTROUTING_CHAIN = 'TSNET-POSTROUTING';
+export const INPUT_CHAIN = 'TSNET-INPUT';
 
 const LOCAL_DST = ['-m', 'addrtype', '--dst-type', 'LOCAL'];
 
 /** Base chains and the jumps into them from the built-in chains (jumps go first). */
 export function baseRules(family: Family): RuleSet {
   const chains: ChainRef[] = [
+    ...(family === 4 ? [{ table: 'filter', name: INPUT_CHAIN } as const] : []),
     { table: 'filter', name: FORWARD_CHAIN },
     { table: 'filter', name: ISOLATION1_CHAIN },
     { table: 'filter', name: ISOLATION2_CHAIN },
@@ -27,6 +29,7 @@ export function baseRules(family: Family): RuleSet {
     { table: 'nat', name: POSTROUTING_CHAIN },
   ];
   const rules: Rule[] = [
+    ...(family === 4 ? [{ table: 'filter', chain: 'INPUT', spec: ['-j', INPUT_CHAIN], insert: true } as const] : []),
     { table: 'filter', chain: 'FORWARD', spec: ['-j', FORWARD_CHAIN], insert: true },
     { table: 'filter', chain: FORWARD_CHAIN, spec: ['-j', ISOLATION1_CHAIN], insert: true },
     { table: 'nat', chain: 'PREROUTING', spec: [...LOCAL_DST, '-j', DNAT_CHAIN], insert: true },
@@ -78,6 +81,13 @@ function filterRules(n: NetworkFirewall, family: Family): Rule[] {
     { table: 'filter', chain: ISOLATION1_CHAIN, spec: ['-i', br, '!', '-o', br, ...c, '-j', ISOLATION2_CHAIN] },
     { table: 'filter', chain: ISOLATION2_CHAIN, spec: ['-o', br, ...c, '-j', 'DROP'] },
   ];
+  // The bridge has route_localnet (for host -> 127.0.0.1:published port), which would also
+  // route a container's packets to 127.0.0.0/8 via its gateway to the host's loopback-only
+  // services. Only replies and DNATed traffic may come in that way (kube-proxy's
+  // KUBE-FIREWALL rule for the same sysctl, CVE-2020-8558).
+  if (family === 4) {
+    rules.push({ table: 'filter', chain: INPUT_CHAIN, spec: ['-d', '127.0.0.0/8', '-i', br, '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', ...c, '-j', 'DROP'] });
+  }
   if (n.internal) {
     rules.push(
       { table: 'filter', chain: ISOLATION1_CHAIN, spec: ['-i', br, '!', '-o', br, ...c, '-j', 'DROP'] },
