@@ -24,6 +24,7 @@ const KNOWN = ['parent', 'macvlan_mode', 'mode', 'com.docker.network.driver.mtu'
 
 export const macvlanDriver: Driver<MacvlanOptions> = {
   name: 'macvlan',
+  retiresInSandbox: true,
 
   parseOptions(raw) {
     rejectUnknown(raw, KNOWN, 'macvlan');

@@ -8,8 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, ConflictError, KernelError, NotFoundError, paths, withContext, log } from '../core/index.js';
 import * as nl from '../core/netlink/index.js';
-import { sweepRetired } from '../core/link-reaper/index.js';
-import { isNetns } from '../core/netns/index.js';
+import { DYING_GROUP, linkDeletesDeferred, settleRetired, sweepRetired } from '../core/link-reaper/index.js';
+import { isNetns, withNetlinkAt } from '../core/netns/index.js';
 import { Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } from '../core/firewall/index.js';
 import { hostIpsClash, openStore, portsClash, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
 import { Ipam, cidrContains, macFromIp, normalizeIp, parseIp } from '../ipam/index.js';
@@ -117,6 +117,8 @@ export interface ReconcileReport {
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** Intent kind: a sandbox netns (subject) holds a link retired for the reaper (Driver.retiresInSandbox). */
+const SWEEP_INTENT = 'sweep-sandbox';
 
 export class NetworkManager {
   readonly store: Store;
@@ -324,6 +326,7 @@ export class NetworkManager {
   async reconcile(): Promise<ReconcileReport> {
     const report: ReconcileReport = { networksRestored: [], networksRemoved: [], endpointsReleased: [], orphanLinks: [] };
     await this.reconcileStep('retired links', () => sweepRetired());
+    await this.reconcileStep('retired sandbox links', () => this.sweepSandboxes());
     for (const net of this.listNetworks()) {
       const state = this.store.networks.get(net.id)?.state;
       await this.reconcileStep(`network ${net.name}`, async () => {
@@ -448,9 +451,29 @@ export class NetworkManager {
       this.store.endpoints.update(row.id, { state: 'detaching' });
       const ep = this.endpointInfo(row.id);
       if (ep.ports.length > 0) await this.unpublishRules(ep.ports);
-      await getDriver(net.driver).detach(net, this.planOf(row), ep.placement);
+      const driver = getDriver(net.driver);
+      const sweep = driver.retiresInSandbox && ep.placement.kind === 'netns' ? ep.placement.netnsPath : undefined;
+      const intent = sweep === undefined ? undefined : this.store.intents.begin(SWEEP_INTENT, sweep);
+      await driver.detach(net, this.planOf(row), ep.placement);
       this.forgetEndpoint(row.id);
+      // Closed once the reaper has deleted the retired link (not awaited: DEL answers first);
+      // at once when deletes are not deferred (the link is gone already).
+      if (sweep !== undefined && intent !== undefined) {
+        if (!linkDeletesDeferred()) this.store.intents.done(intent);
+        else void settleRetired(sweep).then(() => this.store.intents.done(intent)).catch((err: unknown) => log.warn({ err, netns: sweep }, 'cannot close sandbox sweep intent'));
+      }
     });
+  }
+
+  /**
+   * Links retired in sandboxes by a process that died before its reaper deleted them (a
+   * macvlan detached just before a crash): deleted now, in each sandbox netns still there.
+   */
+  private async sweepSandboxes(): Promise<void> {
+    for (const intent of this.store.intents.pending().filter((i) => i.kind === SWEEP_INTENT)) {
+      if (isNetns(intent.subject)) await withNetlinkAt(intent.subject, (h) => nl.deleteLinkGroup(h, DYING_GROUP));
+      this.store.intents.done(intent.id);
+    }
   }
 
   /** Compares the kernel with the endpoint's record; throws when they differ. */

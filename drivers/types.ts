@@ -93,6 +93,12 @@ export interface Driver<O = unknown> {
   attach(net: Network<O>, ep: EndpointPlan, placement: Placement, undo: UndoStack): Promise<AttachResult>;
   /** Idempotent; succeeds when the netns or the link is already gone. */
   detach(net: Network<O>, ep: EndpointPlan, placement: Placement): Promise<void>;
+  /**
+   * detach may leave the sandbox's link retired in the sandbox netns for the link reaper to
+   * delete (core/link-reaper): the manager journals that netns until the reaper is done, so
+   * a restart after a crash finishes the deletion.
+   */
+  readonly retiresInSandbox?: boolean;
   /** Throws a NotFoundError / ConflictError when the kernel differs from the plan. */
   check(net: Network<O>, ep: EndpointPlan, placement: Placement): Promise<void>;
 }

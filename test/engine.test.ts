@@ -198,6 +198,29 @@ t('tsnetd killed in the middle of a start (endpoint attached, container not yet 
   await cli(d, ['network', 'rm', 'halfway']);
 });
 
+t('tsnetd killed right after a macvlan disconnect (its link retired in the container, not yet reaped): the restart deletes it; connect works again', async () => {
+  await run(['ip', 'link', 'add', 'mvkill0', 'type', 'veth', 'peer', 'name', 'mvkill1']);
+  await run(['ip', 'link', 'set', 'mvkill0', 'up']);
+  try {
+    await cli(d, ['network', 'create', '-d', 'macvlan', '-o', 'parent=mvkill0', '--subnet', '10.213.216.0/24', 'mvk']);
+    await cli(d, ['run', '-d', '--name', 'mk', 'busybox', 'sleep', '300']);
+    await cli(d, ['network', 'connect', 'mvk', 'mk']);
+    const netns = join(d.runDir, 'netns', (await inspect('mk')).Id.slice(0, 12));
+    const links = async () => (await ipJson<{ ifname: string }[]>(netns, ['link', 'show'])).map((l) => l.ifname).sort();
+    assert.equal(await links(), ['eth0', 'eth1', 'lo']);
+    await cli(d, ['network', 'disconnect', 'mvk', 'mk']);
+    await killDaemon(d); // within the reaper's batch delay: the macvlan is retired, not deleted
+    d = await startDaemon(d.dir);
+    assert.equal(await links(), ['eth0', 'lo'], 'the retired macvlan is deleted at restart');
+    await cli(d, ['network', 'connect', '--ip', '10.213.216.2', 'mvk', 'mk']);
+    assert.equal(await links(), ['eth0', 'eth1', 'lo'], 'connect (same address, same MAC) works again');
+    await cli(d, ['rm', '-f', 'mk']);
+    await cli(d, ['network', 'rm', 'mvk']);
+  } finally {
+    await run(['ip', 'link', 'del', 'mvkill0'], { okCodes: [1] });
+  }
+});
+
 t('a bridge and rules deleted behind the daemon: a restart brings them back, connectivity too', async () => {
   await cli(d, ['network', 'create', '--subnet', '10.213.218.0/24', 'heal']);
   await cli(d, ['run', '-d', '--name', 'h1', '--network', 'heal', '-p', '127.0.0.1:8093:80', 'busybox', 'httpd', '-f', '-p', '80', '-h', '/etc']);

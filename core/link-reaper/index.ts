@@ -34,6 +34,11 @@ export function deferLinkDeletes(on: boolean): void {
   deferred = on;
 }
 
+/** Whether link deletions are deferred to the worker (tsnetd) rather than done in the call. */
+export function linkDeletesDeferred(): boolean {
+  return deferred;
+}
+
 /**
  * Removes a veth by its host end (host netns); its peer goes with it. With deferral on, both
  * ends are retired now and the worker deletes them: the peer by the index the host end
