@@ -122,6 +122,23 @@ export class NetworkDriverApi {
   }
 
   /**
+   * Deletes the pools Docker released (ReleasePool) while their network still existed, when
+   * that network is gone now: a tsnetd killed during DeleteNetwork (reconcile then finished
+   * the removal) never got to them, and dockerd, having forgotten both, never asks again;
+   * each would hold its subnet (and a default one) for good. Run after reconcile. Their ids.
+   */
+  forgetReleasedPools(): string[] {
+    const gone = this.state.pools().filter(({ id, rec }) => rec.released && this.mgr.ipam.getPool(id)?.networkId === undefined);
+    this.mgr.store.tx(() => {
+      for (const { id } of gone) {
+        if (this.mgr.ipam.getPool(id)) this.mgr.ipam.deletePool(id, { force: true });
+        this.state.deletePool(id);
+      }
+    });
+    return gone.map((g) => g.id);
+  }
+
+  /**
    * Forgets, as DeleteEndpoint and ReleaseAddress would, the endpoints that had joined a
    * sandbox and whose interface reconcile released because the sandbox is gone
    * (NetworkManager.sandboxGone): dockerd removed the container while tsnetd was down, gave

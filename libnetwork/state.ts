@@ -66,6 +66,11 @@ export class DockerState {
     this.store.kv.delete(POOL + id);
   }
 
+  /** Every pool record, with its id. */
+  pools(): { id: string; rec: PoolRecord }[] {
+    return this.store.kv.list(POOL).map((e) => ({ id: e.key.slice(POOL.length), rec: JSON.parse(e.value) as PoolRecord }));
+  }
+
   endpoint(id: string): EndpointRecord | undefined {
     return read<EndpointRecord>(this.store.kv.get(ENDPOINT + id));
   }

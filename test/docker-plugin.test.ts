@@ -192,6 +192,29 @@ t('state survives a restart: a new server over the same store carries on where t
   assert.is(mgr.listNetworks().length, 0);
 });
 
+t('a pool Docker released whose network a killed DeleteNetwork left to reconcile is deleted at restart; its subnet can be had again', async () => {
+  const nid = hex('e');
+  const pool = await ok('IpamDriver.RequestPool', { Pool: '10.213.87.0/24' });
+  const poolId = pool['PoolID'] as string;
+  await ok('IpamDriver.RequestAddress', { PoolID: poolId, Options: { RequestAddressType: 'com.docker.network.gateway' } });
+  await ok('NetworkDriver.CreateNetwork', { NetworkID: nid, IPv4Data: [{ Pool: '10.213.87.0/24', Gateway: '10.213.87.1/24' }] });
+  await ok('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: '10.213.87.1' });
+  await ok('IpamDriver.ReleasePool', { PoolID: poolId }); // dockerd releases it before DeleteNetwork
+  // tsnetd killed in DeleteNetwork after marking the network 'removing': the restart's
+  // reconcile finishes the removal; dockerd has forgotten pool and network.
+  mgr.store.networks.update(nid, { state: 'removing' });
+  await server.close();
+  mgr.close();
+  mgr = NetworkManager.open(dbFile);
+  await mgr.reconcile();
+  assert.is(mgr.listNetworks().length, 0, 'reconcile removed the network');
+  server = await startDockerPlugin(mgr, dir);
+  assert.is(mgr.ipam.getPool(poolId), undefined, 'the released pool is gone');
+  assert.is(mgr.store.kv.get(`libnetwork/pool/${poolId}`), undefined, 'and its record');
+  const again = await ok('IpamDriver.RequestPool', { Pool: '10.213.87.0/24' });
+  await ok('IpamDriver.ReleasePool', { PoolID: again['PoolID'] });
+});
+
 t('an endpoint whose container went while tsnetd was down is released at restart: interface, DNAT, port, address', async () => {
   const nid = hex('0');
   const [gone, moved, live] = ['01', '02', '03'].map((c) => c.repeat(32)) as [string, string, string];

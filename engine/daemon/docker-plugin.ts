@@ -38,6 +38,8 @@ export async function startDockerPlugin(mgr: NetworkManager, dir: string): Promi
   // their interfaces and ports, their addresses go now, before dockerd calls again.
   const lost = plugin.network.forgetLostEndpoints();
   if (lost.length > 0) log.info({ endpoints: lost }, 'docker endpoints whose sandbox is gone forgotten');
+  const pools = plugin.network.forgetReleasedPools();
+  if (pools.length > 0) log.info({ pools }, 'docker pools released with a network now gone deleted');
   const server = http.createServer((req, res) => void serve(plugin, req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
