@@ -115,7 +115,10 @@ export class NetworkDriverApi {
 
   /** Detaches the endpoint (interface, ports) if it joined, releases what it holds, forgets it. */
   async deleteEndpoint(w: EndpointRefWire): Promise<Record<string, unknown>> {
-    this.endpointRecord(w);
+    const rec = this.endpointRecord(w);
+    // Marked first: a tsnetd killed before forget() leaves a record forgetLostEndpoints must
+    // not take for one dockerd gave up on (dockerd's ReleaseAddress follows this call).
+    this.state.setEndpoint(w.EndpointID, { ...rec, deleting: true });
     await this.mgr.detach(w.EndpointID);
     this.mgr.store.tx(() => this.forget(w.EndpointID));
     return {};
@@ -143,13 +146,15 @@ export class NetworkDriverApi {
    * sandbox and whose interface reconcile released because the sandbox is gone
    * (NetworkManager.sandboxGone): dockerd removed the container while tsnetd was down, gave
    * up on Leave, DeleteEndpoint and ReleaseAddress and forgot the endpoint, so nothing
-   * would ever release its addresses. Run after reconcile, before serving. Returns their ids.
+   * would ever release its addresses. A record marked `deleting` (tsnetd killed inside
+   * DeleteEndpoint) keeps its addresses: dockerd still holds them and releases them itself.
+   * Run after reconcile, before serving. Returns their ids.
    */
   forgetLostEndpoints(): string[] {
     const lost = this.state.endpoints().filter(({ id, rec }) => rec.sandboxKey !== undefined && !this.mgr.getEndpoint(id));
     for (const { id, rec } of lost) {
       this.mgr.store.tx(() => {
-        this.releaseIpamAddresses(rec);
+        if (!rec.deleting) this.releaseIpamAddresses(rec);
         this.forget(id);
       });
     }

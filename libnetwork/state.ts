@@ -38,6 +38,12 @@ export interface EndpointRecord {
    * its sandbox (see NetworkDriverApi.forgetLostEndpoints).
    */
   sandboxKey?: string;
+  /**
+   * DeleteEndpoint is under way: dockerd still holds the endpoint's IPAM addresses and
+   * releases them itself (ReleaseAddress) after it, so a restart that finds the record must
+   * not give them back (another container could get one before that late release frees it).
+   */
+  deleting?: boolean;
 }
 
 /** Owner of the allocations made by IpamDriver.RequestAddress (released by ReleaseAddress). */

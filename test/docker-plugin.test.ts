@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { NetworkManager } from '../drivers/index.js';
 import { startDockerPlugin, type DockerPluginServer } from '../engine/daemon/docker-plugin.js';
+import { DockerState } from '../libnetwork/index.js';
 import { addrsOf, cleanup, dropSandbox, ipJson, firewallDump, inNs, linkNames, newManager, newSandbox } from './helpers.js';
 import { pluginCall } from './docker-env.js';
 
@@ -190,6 +191,37 @@ t('state survives a restart: a new server over the same store carries on where t
   await ok('IpamDriver.ReleasePool', { PoolID: pool['PoolID'] });
   await ok('NetworkDriver.DeleteNetwork', { NetworkID: nid });
   assert.is(mgr.listNetworks().length, 0);
+});
+
+t('tsnetd killed in DeleteEndpoint after the detach: the restart forgets the endpoint but keeps its address for dockerd\'s ReleaseAddress', async () => {
+  const nid = hex('f');
+  const eid = hex('9');
+  const pool = await ok('IpamDriver.RequestPool', { Pool: '10.213.88.0/24' });
+  const poolId = pool['PoolID'] as string;
+  await ok('IpamDriver.RequestAddress', { PoolID: poolId, Options: { RequestAddressType: 'com.docker.network.gateway' } });
+  await ok('NetworkDriver.CreateNetwork', { NetworkID: nid, IPv4Data: [{ Pool: '10.213.88.0/24', Gateway: '10.213.88.1/24' }] });
+  const a = (await ok('IpamDriver.RequestAddress', { PoolID: poolId }))['Address'] as string;
+  await ok('NetworkDriver.CreateEndpoint', { NetworkID: nid, EndpointID: eid, Interface: { Address: a } });
+  await ok('NetworkDriver.Join', { NetworkID: nid, EndpointID: eid, SandboxKey: '/x' });
+  // What DeleteEndpoint had done when tsnetd was killed: record marked, interface detached.
+  const state = new DockerState(mgr.store);
+  state.setEndpoint(eid, { ...state.endpoint(eid)!, deleting: true });
+  await mgr.detach(eid);
+  await server.close();
+  mgr.close();
+  mgr = NetworkManager.open(dbFile);
+  await mgr.reconcile();
+  server = await startDockerPlugin(mgr, dir);
+  assert.is(mgr.store.kv.get(`libnetwork/endpoint/${eid}`), undefined, 'the endpoint record is forgotten');
+  const ip = a.split('/')[0]!;
+  const taken = await call('IpamDriver.RequestAddress', { PoolID: poolId, Address: ip });
+  assert.ok('Error' in taken.body, `the address stays dockerd's until its ReleaseAddress: ${JSON.stringify(taken.body)}`);
+  await ok('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip }); // dockerd's, after its DeleteEndpoint
+  await ok('IpamDriver.RequestAddress', { PoolID: poolId, Address: ip });
+  await ok('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: ip });
+  await ok('NetworkDriver.DeleteNetwork', { NetworkID: nid });
+  await ok('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: '10.213.88.1' });
+  await ok('IpamDriver.ReleasePool', { PoolID: poolId });
 });
 
 t('a pool Docker released whose network a killed DeleteNetwork left to reconcile is deleted at restart; its subnet can be had again', async () => {
