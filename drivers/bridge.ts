@@ -10,7 +10,7 @@ import { removeVeth } from '../core/link-reaper/index.js';
 import { ConfigError, ConflictError, KernelError } from '../core/index.js';
 import { checkIfname, hostMacFor, parseBool, parseIpv4, parseMtu, parseQueues, pick, rejectUnknown, stableMac } from './options.js';
 import { configureInterface, checkInterface, settleAll } from './configure.js';
-import { CNI_KIND_LABEL } from './labels.js';
+import { isCniNetwork } from './labels.js';
 import type { Driver, Network, Placement } from './types.js';
 
 export interface BridgeOptions {
@@ -67,12 +67,12 @@ export function bridgeMac(networkId: string): string {
  * routed to from other nodes).
  */
 export function protectedFamilies(o: BridgeOptions, labels: Readonly<Record<string, string>>): (4 | 6)[] {
-  const fallback: GatewayMode = labels[CNI_KIND_LABEL] === undefined ? 'nat' : 'nat-unprotected';
+  const fallback: GatewayMode = isCniNetwork(labels) ? 'nat-unprotected' : 'nat';
   const modes = [[4, o.gatewayModeIpv4], [6, o.gatewayModeIpv6]] as const;
   return modes.filter(([, m]) => (m ?? fallback) === 'nat').map(([f]) => f);
 }
 
-export function bridgeName(net: Network<BridgeOptions>): string {
+export function bridgeName(net: Pick<Network<BridgeOptions>, 'id' | 'options'>): string {
   return net.options.bridge ?? `tsbr-${net.id.slice(0, 10)}`;
 }
 

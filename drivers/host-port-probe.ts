@@ -35,8 +35,15 @@ function bindUdp(host: string, port: number): Promise<void> {
   });
 }
 
+/** Probes every binding (at once: they are independent); throws the first binding's refusal. */
+export async function probeHostPorts(bindings: readonly PortBinding[]): Promise<void> {
+  const results = await Promise.allSettled(bindings.map(probeHostPort));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 /** Throws ConflictError (port in use on the host) or ConfigError (not a host address) naming the binding. */
-export async function probeHostPort(b: PortBinding): Promise<void> {
+async function probeHostPort(b: PortBinding): Promise<void> {
   const where = `${b.hostPort}/${b.proto} on ${b.hostIp}`;
   try {
     await (b.proto === 'udp' ? bindUdp : bindTcp)(b.hostIp, b.hostPort);

@@ -6,3 +6,8 @@ export const OWNER_DOCKER = 'docker';
 
 /** The CNI plugin kind (`bridge`, `macvlan`) of a network a tsnet CNI plugin made (cni/plugins/common.ts). */
 export const CNI_KIND_LABEL = 'tsnet.cni.kind';
+
+/** A network the CNI plugins made. */
+export function isCniNetwork(labels: Readonly<Record<string, string>>): boolean {
+  return labels[CNI_KIND_LABEL] !== undefined;
+}

@@ -15,8 +15,9 @@ import { hostIpsClash, openStore, portsClash, type Store, type NetworkRow, type 
 import { Ipam, cidrContains, macFromIp, normalizeIp, parseIp } from '../ipam/index.js';
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
 import { bridgeName, protectedFamilies, type BridgeOptions } from './bridge.js';
+import { isCniNetwork } from './labels.js';
 import { checkIfname, checkMac, hostIfnameFor } from './options.js';
-import { probeHostPort } from './host-port-probe.js';
+import { probeHostPorts } from './host-port-probe.js';
 import { expandPorts, validatePortRequest, type PortBinding, type PortRequest, type Proto } from './ports.js';
 import { UndoStack } from './undo.js';
 import type { EndpointAddress, EndpointPlan, Network, NetworkSubnet, Placement, RouteRequest } from './types.js';
@@ -249,10 +250,10 @@ export class NetworkManager {
    * with an engine or Docker network, either way round.
    */
   private checkBridgeFree(req: CreateNetworkRequest, id: string, parsed: BridgeOptions): void {
-    const name = bridgeName({ id, options: parsed } as Network<BridgeOptions>);
+    const name = bridgeName({ id, options: parsed });
     const cni = isCniNetwork(req.labels ?? {});
     const other = this.store.networks.list().find((n) => n.driver === 'bridge' && !(cni && isCniNetwork(n.labels)) &&
-      bridgeName({ id: n.id, options: (n.options as { parsed: BridgeOptions }).parsed } as Network<BridgeOptions>) === name);
+      bridgeName({ id: n.id, options: (n.options as { parsed: BridgeOptions }).parsed }) === name);
     if (!other) return;
     const field = Object.keys(req.options ?? {}).find((k) => k === 'com.docker.network.bridge.name' || k === 'bridge') ?? 'com.docker.network.bridge.name';
     throw new ConflictError(`${field}: bridge "${name}" is already used by network "${other.name}"`, field);
@@ -371,7 +372,7 @@ export class NetworkManager {
    * and dockerd's move the interface is in the host too: a restart right then fails that
    * container's start rather than leak. Host netns.
    */
-  async sandboxGone(endpointId: string): Promise<boolean> {
+  private async sandboxGone(endpointId: string): Promise<boolean> {
     const ep = this.endpointInfo(endpointId);
     if (ep.placement.kind === 'netns') return !isNetns(ep.placement.netnsPath);
     const h = nl.hostNetlink();
@@ -426,7 +427,7 @@ export class NetworkManager {
       const { plan, bindings } = this.recordEndpoint(net, req);
       const undo = new UndoStack();
       try {
-        if (req.probeHostPorts) for (const b of bindings) await probeHostPort(b);
+        if (req.probeHostPorts) await probeHostPorts(bindings);
         const result = await driver.attach(net, plan, req.placement, undo);
         if (bindings.length > 0) {
           await undo.step('publish ports', () => this.publishRules(bindings), () => this.unpublishRules(bindings));
@@ -500,7 +501,7 @@ export class NetworkManager {
     const v4 = this.planOf(row).addresses.find((a) => a.family === 4);
     const bindings = this.store.tx(() => this.reservePorts(net, endpointId, v4?.ip, ports));
     try {
-      if (opts.probeHostPorts) for (const b of bindings) await probeHostPort(b);
+      if (opts.probeHostPorts) await probeHostPorts(bindings);
       await this.publishRules(bindings);
     } catch (err) {
       this.store.tx(() => bindings.forEach((b) => this.store.ports.release(b.proto, b.hostIp, b.hostPort)));
@@ -663,11 +664,6 @@ export class NetworkManager {
       ports: this.store.ports.list({ endpointId: id }).map((p) => ({ proto: p.proto as Proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: p.containerIp, containerPort: p.containerPort })),
     };
   }
-}
-
-/** A network the CNI plugins made (cni/plugins/common.ts labels it with its conf). */
-function isCniNetwork(labels: Record<string, string>): boolean {
-  return labels['tsnet.cni.kind'] !== undefined;
 }
 
 /** Whether a network to create has IPv6: as asked, else implied by an IPv6 subnet (see CreateNetworkRequest.ipv6). */

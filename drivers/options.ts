@@ -1,7 +1,7 @@
 /** Pure parsers shared by the drivers' parseOptions. Each error names the option. */
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../core/index.js';
-import { formatIp, parseIp, type IpValue } from '../ipam/cidr.js';
+import { formatIp, parseIp, type IpValue } from '../ipam/index.js';
 
 /** Interface names: 1..15 bytes (IFNAMSIZ-1), no '/', ':' or whitespace, not '.' or '..'. */
 export function checkIfname(name: string, field: string): string {

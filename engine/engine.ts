@@ -246,17 +246,17 @@ export class Engine {
       if (other.state !== 'running') throw new ConflictError(`container ${other.name} (network mode of ${c.name}) is not running`);
     }
     const ownNetns = ownsNetns(cfg.networkMode);
-    // Left by a start this daemon's predecessor did not finish (reconcile clears it too).
-    if (this.endpointsOf(c.id).length > 0 || c.sandbox) await this.teardown(c.id, ownNetns ? c.sandbox ?? undefined : undefined);
-    // Recorded before anything is made: a daemon killed mid-start finds the netns at reconcile.
-    this.mgr.store.containers.update(c.id, { sandbox: sandbox === 'host' ? null : sandbox });
+    // Recorded before anything is made: a daemon killed mid-start leaves a stopped container
+    // with a sandbox, which reconcile (finishStart) adopts or undoes before any other start.
+    const recorded = sandbox === 'host' ? null : sandbox;
+    this.mgr.store.containers.update(c.id, { sandbox: recorded });
     try {
       if (ownNetns) await this.makeSandbox(sandbox);
       for (const [i, n] of cfg.networks.entries()) await this.attachOne(c, cfg, n, `eth${i}`, i === 0);
       await this.writeFiles(c, cfg);
       this.starting.add(c.id);
       const { pid } = await this.runtime.start(c.id);
-      this.mgr.store.containers.update(c.id, { state: 'running', pid, sandbox: sandbox === 'host' ? null : sandbox, startedAt: new Date().toISOString(), finishedAt: null, exitCode: null });
+      this.mgr.store.containers.update(c.id, { state: 'running', pid, startedAt: new Date().toISOString(), finishedAt: null, exitCode: null });
     } catch (err) {
       await this.teardown(c.id, ownNetns ? sandbox : undefined);
       this.mgr.store.containers.update(c.id, { sandbox: null });

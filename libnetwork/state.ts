@@ -74,7 +74,7 @@ export class DockerState {
 
   /** Every pool record, with its id. */
   pools(): { id: string; rec: PoolRecord }[] {
-    return this.store.kv.list(POOL).map((e) => ({ id: e.key.slice(POOL.length), rec: JSON.parse(e.value) as PoolRecord }));
+    return this.records<PoolRecord>(POOL);
   }
 
   endpoint(id: string): EndpointRecord | undefined {
@@ -87,7 +87,11 @@ export class DockerState {
 
   /** Every endpoint record, with its id. */
   endpoints(): { id: string; rec: EndpointRecord }[] {
-    return this.store.kv.list(ENDPOINT).map((e) => ({ id: e.key.slice(ENDPOINT.length), rec: JSON.parse(e.value) as EndpointRecord }));
+    return this.records<EndpointRecord>(ENDPOINT);
+  }
+
+  private records<T>(prefix: string): { id: string; rec: T }[] {
+    return this.store.kv.list(prefix).map((e) => ({ id: e.key.slice(prefix.length), rec: JSON.parse(e.value) as T }));
   }
 
   deleteEndpoint(id: string): void {

@@ -74,9 +74,12 @@ export interface Started {
 export function start(argv: readonly string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Started {
   const [file, ...args] = argv;
   if (file === undefined) throw new ExecError(argv, null, '', 'empty argv');
-  const child = cp().spawn(file, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const env = options.env ?? process.env;
+  const child = options.input === undefined
+    ? cp().spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    : cp().spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   // EPIPE when it reads no stdin is no error of ours.
-  child.stdin.on('error', () => undefined).end(options.input ?? '');
+  if (child.stdin) child.stdin.on('error', () => undefined).end(options.input);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
