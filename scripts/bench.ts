@@ -18,10 +18,14 @@ import { createNetns, deleteNetns } from '../core/netns/index.js';
 import { NetworkManager, type AttachRequest, type PortRequest } from '../drivers/index.js';
 import { deferLinkDeletes, settleRetired } from '../core/link-reaper/index.js';
 import { fmt as fmtStats, stats, type Stats } from './bench-stats.js';
+import { buildExecTimer, execTimed } from './exec-timed.js';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 200);
 const FILL = Number(process.env['BENCH_FILL'] ?? 999);
 const PER_NETNS = 100;
+const REF_PLUGIN = '/usr/lib/cni/bridge';
+const BENCH_BRIDGE = 'tsbench0';
+const REF_ROUNDS = Number(process.env['BENCH_REF_ROUNDS'] ?? 50);
 const SETTLE_MS = Number(process.env['BENCH_SETTLE_MS'] ?? 15_000);
 // BENCH_DEFER=1: detach as tsnetd does (links retired, deleted by the reaper's worker);
 // default: deleted before detach resolves, as a standalone CNI plugin does.
@@ -51,29 +55,30 @@ async function measure(mgr: NetworkManager, netnsPath: string, ports: PortReques
   return { attach: stats(a), detach: stats(d), raw: { attach: a, detach: d } };
 }
 
-async function referenceBridge(netnsPath: string): Promise<{ add: Stats; del: Stats } | undefined> {
-  const plugin = '/usr/lib/cni/bridge';
-  if (!existsSync(plugin)) return undefined;
+interface RefSpec { bridge: string; isGateway: boolean; subnet: string; rounds: number }
+
+/**
+ * The reference CNI bridge plugin with host-local, ADD and DEL exec'd `spec.rounds` times (after
+ * 5 unmeasured) into `netnsPath`, each exec timed by exec-timer.
+ */
+async function referenceBridge(timer: string, netnsPath: string, spec: RefSpec): Promise<{ add: Stats; del: Stats }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tsnet-bench-hostlocal-'));
   const conf = JSON.stringify({
-    cniVersion: '1.0.0', name: 'refbench', type: 'bridge', bridge: 'refbr0', isGateway: true, ipMasq: false,
-    ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.221.0.0/16' }]] },
+    cniVersion: '1.0.0', name: 'refbench', type: 'bridge', bridge: spec.bridge, isGateway: spec.isGateway, ipMasq: false,
+    ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: spec.subnet }]] },
   });
   const env = (cmd: string, i: number) => ({ ...process.env, CNI_COMMAND: cmd, CNI_CONTAINERID: `bench${i}`, CNI_NETNS: netnsPath, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' });
   const add: number[] = [];
   const del: number[] = [];
-  const rounds = Math.min(ROUNDS, 100);
   try {
-    for (let i = 0; i < rounds + 5; i++) {
-      const t0 = performance.now();
-      await run([plugin], { input: conf, env: env('ADD', i) });
-      const t1 = performance.now();
-      await run([plugin], { input: conf, env: env('DEL', i) });
-      const t2 = performance.now();
-      if (i >= 5) { add.push(t1 - t0); del.push(t2 - t1); }
+    for (let i = 0; i < spec.rounds + 5; i++) {
+      const a = await execTimed(timer, REF_PLUGIN, conf, env('ADD', i));
+      if (a.exitCode !== 0) throw new Error(`reference bridge ADD: ${a.stdout} ${a.stderr}`);
+      const d = await execTimed(timer, REF_PLUGIN, conf, env('DEL', i));
+      if (d.exitCode !== 0) throw new Error(`reference bridge DEL: ${d.stdout} ${d.stderr}`);
+      if (i >= 5) { add.push(a.ms); del.push(d.ms); }
     }
   } finally {
-    await run(['ip', 'link', 'del', 'refbr0'], { okCodes: [1] });
     rmSync(dataDir, { recursive: true, force: true });
   }
   return { add: stats(add), del: stats(del) };
@@ -87,11 +92,17 @@ async function main(): Promise<void> {
   const fillers: string[] = [];
   const filled: string[] = [];
   const twoPorts: PortRequest[] = [{ proto: 'tcp', containerPort: 80 }, { proto: 'udp', containerPort: 53 }];
+  const haveRef = existsSync(REF_PLUGIN);
   try {
+    const timer = haveRef ? await buildExecTimer(state) : '';
     createNetns(target);
-    await mgr.createNetwork({ name: 'bench', subnets: [{ subnet: '10.220.0.0/16' }] });
+    await mgr.createNetwork({ name: 'bench', subnets: [{ subnet: '10.220.0.0/16' }], options: { bridge: BENCH_BRIDGE } });
+    // The reference plugin also on tsnet's bridge (no gateway of its own), at the 1st and the
+    // 1000th port: the same kernel work per port, so its growth in ms is the kernel's share.
+    const onOurBridge: RefSpec = { bridge: BENCH_BRIDGE, isGateway: false, subnet: '10.222.0.0/16', rounds: REF_ROUNDS };
     const first = await measure(mgr, target, []);
     const firstPorts = await measure(mgr, target, twoPorts);
+    const refFirst = haveRef ? await referenceBridge(timer, target, onOurBridge) : undefined;
     const fillStart = performance.now();
     const fillTimes: number[] = [];
     for (let i = 0; i < FILL; i++) {
@@ -111,13 +122,14 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const nth = await measure(mgr, target, []);
     const nthPorts = await measure(mgr, target, twoPorts);
+    const refNth = haveRef ? await referenceBridge(timer, target, onOurBridge) : undefined;
     // The 1st again, once the others are gone: a machine's speed drifts over a run of minutes
     // (other load, frequency), so the 1st is sampled before and after the 1000th and pooled.
     for (const id of filled.splice(0)) await mgr.detach(id);
     await new Promise((r) => setTimeout(r, SETTLE_MS / 3));
     const again = await measure(mgr, target, []);
     const againPorts = await measure(mgr, target, twoPorts);
-    const ref = await referenceBridge(target);
+    const ref = haveRef ? await referenceBridge(timer, target, { bridge: 'refbr0', isGateway: true, subnet: '10.221.0.0/16', rounds: Math.min(ROUNDS, 100) }) : undefined;
     const pooled = (a: Samples, b: Samples) => ({ attach: stats([...a.raw.attach, ...b.raw.attach]), detach: stats([...a.raw.detach, ...b.raw.detach]) });
     const one = pooled(first, again);
     const onePorts = pooled(firstPorts, againPorts);
@@ -130,16 +142,20 @@ async function main(): Promise<void> {
     console.log(`  1st, 2 ports (after)  attach ${fmt(againPorts.attach)}   detach ${fmt(againPorts.detach)}`);
     console.log(`  ${FILL + 1}th, 2 ports       attach ${fmt(nthPorts.attach)}   detach ${fmt(nthPorts.detach)}`);
     console.log(`  growth 1st (before+after pooled, median ${one.attach.median.toFixed(3)} ms) -> ${FILL + 1}th: attach ${(nth.attach.median / one.attach.median).toFixed(2)}x, with ports ${(nthPorts.attach.median / onePorts.attach.median).toFixed(2)}x (before only: ${(nth.attach.median / first.attach.median).toFixed(2)}x, ${(nthPorts.attach.median / firstPorts.attach.median).toFixed(2)}x)`);
-    if (ref) {
-      console.log('reference CNI bridge + host-local (exec per call, same netns, same run)');
+    if (ref && refFirst && refNth) {
+      const grew = (a: Stats, b: Stats) => `+${(b.median - a.median).toFixed(2)} ms (${(b.median / a.median).toFixed(2)}x)`;
+      console.log('reference CNI bridge + host-local (exec per call timed by exec-timer, same netns, same run)');
       console.log(`  ADD ${fmt(ref.add)}   DEL ${fmt(ref.del)}`);
       console.log(`  ratio tsnet attach / reference ADD: ${(first.attach.median / ref.add.median).toFixed(3)}`);
+      console.log(`  on tsnet's bridge, no gateway: 1st ADD ${fmt(refFirst.add)}, ${FILL + 1}th ADD ${fmt(refNth.add)}`);
+      console.log(`  growth 1st -> ${FILL + 1}th in ms: reference ADD ${grew(refFirst.add, refNth.add)}, tsnet attach ${grew(one.attach, nth.attach)}`);
     }
   } finally {
     for (const id of filled) await mgr.detach(id);
     for (const n of mgr.listNetworks()) await mgr.removeNetwork(n.id);
     await mgr.teardownFirewall();
     await settleRetired(); // BENCH_DEFER: the reaper's deletions finish before the netns go
+    if (haveRef) await run(['ip', 'link', 'del', 'refbr0'], { okCodes: [1] });
     mgr.close();
     for (const f of [...fillers, target]) deleteNetns(f);
     rmSync(state, { recursive: true, force: true });
