@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "tsnet_netns",
-      "sources": ["core/netns/native/netns.c"],
+      "sources": ["core/netns/native/netns.c", "core/netns/native/hold-port.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     },
     {

@@ -17,7 +17,7 @@ import { getDriver, usesIpam, type AnyDriver } from './registry.js';
 import { bridgeName, protectedFamilies, type BridgeOptions } from './bridge.js';
 import { isCniNetwork } from './labels.js';
 import { checkIfname, checkMac, hostIfnameFor } from './options.js';
-import { probeHostPorts } from './host-port-probe.js';
+import { HostPortHolds } from './host-ports.js';
 import { expandPorts, validatePortRequest, type PortBinding, type PortRequest, type Proto } from './ports.js';
 import { UndoStack } from './undo.js';
 import type { EndpointAddress, EndpointPlan, Network, NetworkSubnet, Placement, RouteRequest } from './types.js';
@@ -85,8 +85,11 @@ export interface AttachRequest {
    * engine asks for it; CNI does not (the reference plugins leave IPv6 as the netns has it).
    */
   ipv6OffWithoutAddress?: boolean;
-  /** Refuse host ports a host process holds, and host IPs that are not the host's (host-port-probe.ts). */
-  probeHostPorts?: boolean;
+  /**
+   * Hold the published host ports while they are published (host-ports.ts): a port a host
+   * process has, or a host IP that is not the host's, is refused.
+   */
+  holdHostPorts?: boolean;
 }
 
 export interface EndpointInfo {
@@ -127,6 +130,8 @@ export class NetworkManager {
   readonly firewall: Firewall;
   readonly portMap: PortMap;
   private portMapReady: Promise<void> | undefined;
+  /** Host ports held for published ports (holdHostPorts), in this process. */
+  private readonly holds = new HostPortHolds();
   private readonly lazyPortTable: boolean;
 
   /**
@@ -148,6 +153,7 @@ export class NetworkManager {
   }
 
   close(): void {
+    this.holds.releaseAll();
     this.store.close();
   }
 
@@ -353,6 +359,7 @@ export class NetworkManager {
         } else {
           const ports = this.endpointInfo(row.id).ports;
           if (ports.length > 0) await this.publishRules(ports);
+          this.holdAgain(row.id, ports);
         }
       });
     }
@@ -378,6 +385,23 @@ export class NetworkManager {
     const h = nl.hostNetlink();
     if (await nl.getLink(h, ep.placement.ifname)) return true;
     return ep.hostIfname !== undefined && !(await nl.getLink(h, ep.hostIfname));
+  }
+
+  /**
+   * After a restart, the held host ports of an endpoint of an engine or Docker network (CNI
+   * networks hold none) are taken again. A port a host process took meanwhile stays
+   * published (the container keeps it) and is reported: DNAT takes that process's traffic.
+   */
+  private holdAgain(endpointId: string, ports: readonly PortBinding[]): void {
+    const net = this.getNetwork(this.store.endpoints.get(endpointId)?.networkId ?? '');
+    if (ports.length === 0 || isCniNetwork(net.labels)) return;
+    for (const p of ports) {
+      try {
+        this.holds.hold(endpointId, [p]);
+      } catch (err) {
+        log.warn({ err, endpoint: endpointId, port: `${p.hostPort}/${p.proto} on ${p.hostIp}` }, 'a published host port was taken while tsnetd was down');
+      }
+    }
   }
 
   /**
@@ -427,7 +451,7 @@ export class NetworkManager {
       const { plan, bindings } = this.recordEndpoint(net, req);
       const undo = new UndoStack();
       try {
-        if (req.probeHostPorts) await probeHostPorts(bindings);
+        if (req.holdHostPorts) await undo.step('hold host ports', () => this.holds.hold(plan.id, bindings), (taken) => this.holds.release(plan.id, taken));
         const result = await driver.attach(net, plan, req.placement, undo);
         if (bindings.length > 0) {
           await undo.step('publish ports', () => this.publishRules(bindings), () => this.unpublishRules(bindings));
@@ -452,6 +476,7 @@ export class NetworkManager {
       this.store.endpoints.update(row.id, { state: 'detaching' });
       const ep = this.endpointInfo(row.id);
       if (ep.ports.length > 0) await this.unpublishRules(ep.ports);
+      this.holds.release(row.id); // after the DNAT rules: the port is never free while DNATed
       const driver = getDriver(net.driver);
       const sweep = driver.retiresInSandbox && ep.placement.kind === 'netns' ? ep.placement.netnsPath : undefined;
       const intent = sweep === undefined ? undefined : this.store.intents.begin(SWEEP_INTENT, sweep);
@@ -491,7 +516,7 @@ export class NetworkManager {
    * ProgramExternalConnectivity): reserves them and adds their DNAT rules (host netns), all
    * or nothing. Returns the new bindings; unpublish or detach removes them.
    */
-  async publish(endpointId: string, ports: PortRequest[], opts: { probeHostPorts?: boolean } = {}): Promise<PortBinding[]> {
+  async publish(endpointId: string, ports: PortRequest[], opts: { holdHostPorts?: boolean } = {}): Promise<PortBinding[]> {
     const row = this.store.endpoints.get(endpointId);
     if (!row) throw new NotFoundError(`endpoint ${endpointId} not found`);
     ports.forEach((p, i) => validatePortRequest(p, `ports[${i}]`));
@@ -500,10 +525,12 @@ export class NetworkManager {
     if (net.driver !== 'bridge') throw new ConfigError(`port publishing needs a bridge network, "${net.name}" is ${net.driver}`, 'ports');
     const v4 = this.planOf(row).addresses.find((a) => a.family === 4);
     const bindings = this.store.tx(() => this.reservePorts(net, endpointId, v4?.ip, ports));
+    let held: PortBinding[] = [];
     try {
-      if (opts.probeHostPorts) await probeHostPorts(bindings);
+      if (opts.holdHostPorts) held = this.holds.hold(endpointId, bindings);
       await this.publishRules(bindings);
     } catch (err) {
+      this.holds.release(endpointId, held);
       this.store.tx(() => bindings.forEach((b) => this.store.ports.release(b.proto, b.hostIp, b.hostPort)));
       throw err;
     }
@@ -515,6 +542,7 @@ export class NetworkManager {
     const ep = this.getEndpoint(endpointId);
     if (!ep || ep.ports.length === 0) return;
     await this.unpublishRules(ep.ports);
+    this.holds.release(endpointId);
     this.store.tx(() => this.store.ports.releaseEndpoint(endpointId));
   }
 
@@ -632,6 +660,7 @@ export class NetworkManager {
 
   /** Releases the endpoint's addresses and ports and deletes its record, in one transaction. */
   private forgetEndpoint(id: string): void {
+    this.holds.release(id);
     try {
       this.store.tx(() => {
         this.ipam.releaseOwner(id);

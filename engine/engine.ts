@@ -285,7 +285,7 @@ export class Engine {
       network: n.network, sandbox: c.id, placement: { kind: 'netns', netnsPath: sandbox, ifname },
       ...(n.ipv4 ? { ipv4: n.ipv4 } : {}), ...(withPorts && cfg.ports.length > 0 ? { ports: cfg.ports } : {}),
       ipv6OffWithoutAddress: true, // as Docker: an IPv4-only endpoint's interface has no IPv6
-      probeHostPorts: true, // as Docker: no port a host process holds, no host IP not the host's
+      holdHostPorts: true, // as Docker: held while published; no port a host process has, no host IP not the host's
     }).catch((err: unknown) => {
       throw this.nameHolder(err);
     });

@@ -222,7 +222,7 @@ export class NetworkDriverApi {
       return {};
     }
     await this.mgr.unpublish(w.EndpointID);
-    await this.mgr.publish(w.EndpointID, ports, { probeHostPorts: true }); // Docker's allocator binds the port too
+    await this.mgr.publish(w.EndpointID, ports, { holdHostPorts: true }); // Docker's allocator holds the port too
     return {};
   }
 

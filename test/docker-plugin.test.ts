@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { NetworkManager } from '../drivers/index.js';
 import { startDockerPlugin, type DockerPluginServer } from '../engine/daemon/docker-plugin.js';
 import { DockerState } from '../libnetwork/index.js';
-import { addrsOf, cleanup, dropSandbox, ipJson, firewallDump, inNs, linkNames, newManager, newSandbox } from './helpers.js';
+import { addrsOf, bindError, cleanup, dropSandbox, ipJson, firewallDump, inNs, linkNames, newManager, newSandbox } from './helpers.js';
 import { pluginCall } from './docker-env.js';
 
 const t = suite('docker plugin protocol');
@@ -85,8 +85,10 @@ t('tsnet IPAM + tsnet driver: the whole life of a network and an endpoint, as do
   const [tmp] = await ipJson<{ address: string; mtu: number }[]>(undefined, ['link', 'show', src]);
   assert.equal([tmp?.address, tmp?.mtu], ['02:42:0a:d5:50:01', 1400]);
 
+  assert.is(await bindError('tcp', '127.0.0.1', 18081), undefined, 'the port is free before');
   await ok('NetworkDriver.ProgramExternalConnectivity', { NetworkID: nid, EndpointID: eid, Options: { 'com.docker.network.endpoint.exposedports': exposed, 'com.docker.network.portmap': portmap } });
   assert.match(await firewallDump(), /tcp \. 127\.0\.0\.1 \. 18081 : 10\.213\.80\.1 \. 80/);
+  assert.is(await bindError('tcp', '127.0.0.1', 18081), 'EADDRINUSE', 'held while published, as Docker holds it');
   const info = (await ok('NetworkDriver.EndpointOperInfo', { NetworkID: nid, EndpointID: eid }))['Value'] as Record<string, unknown>;
   assert.equal(info['com.docker.network.portmap'], [{ Proto: 6, IP: '10.213.80.1', Port: 80, HostIP: '127.0.0.1', HostPort: 18081, HostPortEnd: 18081 }]);
   assert.equal(info['com.docker.network.endpoint.exposedports'], exposed);
@@ -94,6 +96,7 @@ t('tsnet IPAM + tsnet driver: the whole life of a network and an endpoint, as do
 
   await ok('NetworkDriver.RevokeExternalConnectivity', { NetworkID: nid, EndpointID: eid });
   assert.not.match(await firewallDump(), /18081/);
+  assert.is(await bindError('tcp', '127.0.0.1', 18081), undefined, 'free once revoked');
   await ok('NetworkDriver.Leave', { NetworkID: nid, EndpointID: eid });
   await ok('NetworkDriver.DeleteEndpoint', { NetworkID: nid, EndpointID: eid });
   const links = await linkNames();

@@ -6,8 +6,8 @@ import * as assert from 'uvu/assert';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { run } from '../core/exec/index.js';
-import { api, cli, cliJson, dropDaemon, inspectContainer, startDaemon, type Daemon } from './daemon.js';
-import { firewallDump, ipJson, settledLinks } from './helpers.js';
+import { api, cli, cliJson, dropDaemon, inspectContainer, startDaemon, stopDaemon, type Daemon } from './daemon.js';
+import { bindError, firewallDump, ipJson, settledLinks } from './helpers.js';
 
 const t = suite('engine networks');
 let d: Daemon;
@@ -247,8 +247,18 @@ t('a host port a host process holds, or a host IP that is not the host\'s, is re
   }
   await cli(d, ['run', '-d', '--name', 'freed', '--network', 'hostports', '-p', '18095:80', '-p', '18096:53/udp', 'busybox', 'sleep', '300']);
   assert.match(await firewallDump(), /18095/, 'published once the host service is gone');
+  // Held while published, as Docker holds it: a host server started now cannot take the port
+  // (Node's listen sets SO_REUSEADDR), on all addresses or on one; UDP too; after a restart
+  // of tsnetd as well. Free again once the container is gone.
+  const taken = async () => [await bindError('tcp', '0.0.0.0', 18095), await bindError('tcp', '127.0.0.1', 18095), await bindError('udp', '0.0.0.0', 18096)];
+  assert.equal(await taken(), ['EADDRINUSE', 'EADDRINUSE', 'EADDRINUSE'], 'held while published');
+  await stopDaemon(d);
+  d = await startDaemon(d.dir);
+  assert.equal(await taken(), ['EADDRINUSE', 'EADDRINUSE', 'EADDRINUSE'], 'held again after a restart');
   await cli(d, ['rm', '-f', 'freed']);
+  assert.equal(await taken(), [undefined, undefined, undefined], 'free once unpublished');
   await cli(d, ['network', 'rm', 'hostports']);
 });
+
 
 t.run();

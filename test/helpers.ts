@@ -6,6 +6,8 @@
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { packageRoot, paths } from '../core/index.js';
 import { run, start, type Started } from '../core/exec/index.js';
 import { createNetns, deleteNetns } from '../core/netns/index.js';
@@ -99,6 +101,22 @@ export async function serve(path: string, proto: 'tcp' | 'udp', port: number, te
 export async function ask(path: string | undefined, proto: 'tcp' | 'udp', host: string, port: number): Promise<string | undefined> {
   const r = await inNs(path, [process.execPath, NET_TOOL, proto, host, String(port)], [1]);
   return r.exitCode === 0 ? r.stdout : undefined;
+}
+
+/** The error code of binding (TCP: listening on) host:port in the test's host netns, or undefined (bound, then closed). */
+export async function bindError(proto: 'tcp' | 'udp', host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const done = (err?: NodeJS.ErrnoException) => resolve(err?.code ?? (err ? String(err) : undefined));
+    if (proto === 'tcp') {
+      const server = createServer();
+      server.once('error', done);
+      server.listen({ host, port }, () => server.close(() => done()));
+    } else {
+      const sock = createSocket('udp4');
+      sock.once('error', (err) => { sock.close(); done(err); });
+      sock.bind({ address: host, port }, () => sock.close(() => done()));
+    }
+  });
 }
 
 /** A manager over its own fresh database file. */

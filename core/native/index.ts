@@ -1,7 +1,8 @@
 /**
- * core/native: the N-API addon (build/Release/tsnet_netns.node, core/netns/native/netns.c),
- * loaded on first use: the network-namespace syscalls and the synchronous RTNETLINK socket
- * Node cannot make itself. core/netns and core/netlink wrap it; nothing else imports it.
+ * core/native: the N-API addon (build/Release/tsnet_netns.node, core/netns/native/*.c),
+ * loaded on first use: the network-namespace syscalls, the synchronous RTNETLINK socket and
+ * the host-port holding socket Node cannot make itself. core/netns, core/netlink and
+ * core/host-port wrap it; nothing else imports it.
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -17,6 +18,8 @@ export interface Addon {
   /** One sendmsg of req, then every answer up to the final one of each seq in firstSeq..lastSeq. */
   nlTransact(sock: number, req: Buffer, firstSeq: number, lastSeq: number): Buffer;
   nlClose(sock: number): void;
+  /** A socket holding (family, TCP or UDP, ip, port) in the calling thread's netns (hold-port.c); its fd. */
+  holdPort(family: 4 | 6, stream: boolean, ip: string, port: number): number;
   CLONE_NEWNET: number;
 }
 

@@ -16,6 +16,8 @@
  *                          returns all answers as one Buffer. Synchronous: the kernel handles
  *                          rtnetlink requests inside sendmsg, so the answers are already there.
  *   nlClose(sock)          close(sock)
+ *   holdPort(family, stream, ip, port)
+ *                          a socket holding a published host port (hold-port.c); its fd
  *
  * Every failure throws an Error with `code` ('EEXIST'...), `errno` (positive) and `syscall`.
  * The calling thread is never left in a foreign netns: every path that switched restores
@@ -38,6 +40,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <node_api.h>
+#include "tsnet-native.h"
 
 #ifndef NS_GET_NSTYPE
 #define NS_GET_NSTYPE _IO(0xb7, 0x3)
@@ -67,12 +70,15 @@ static const char *errno_name(int e) {
     case EMSGSIZE: return "EMSGSIZE";
     case ENOBUFS: return "ENOBUFS";
     case EPROTO: return "EPROTO";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
     default: return "EUNKNOWN";
   }
 }
 
 /* Throws Error(`${syscall} ${what}: ${strerror}`) with code/errno/syscall properties. */
-static void throw_errno(napi_env env, int err, const char *syscall, const char *what) {
+void tsnet_throw_errno(napi_env env, int err, const char *syscall, const char *what) {
   char msg[PATH_MAX + 128];
   snprintf(msg, sizeof msg, "%s %s: %s", syscall, what ? what : "", strerror(err));
   napi_value code, message, error, errno_v, syscall_v;
@@ -122,11 +128,11 @@ static void restore_or_abort(int saved) {
  */
 static int enter_netns(napi_env env, int fd) {
   int saved = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
-  if (saved < 0) { throw_errno(env, errno, "open", SELF_NETNS); return -1; }
+  if (saved < 0) { tsnet_throw_errno(env, errno, "open", SELF_NETNS); return -1; }
   if (setns(fd, CLONE_NEWNET) != 0) {
     int err = errno;
     close(saved);
-    throw_errno(env, err, "setns", "");
+    tsnet_throw_errno(env, err, "setns", "");
     return -1;
   }
   return saved;
@@ -159,17 +165,17 @@ static napi_value CreateNetns(napi_env env, napi_callback_info info) {
 
   strcpy(dir, path);
   int err = make_dir_shared(dirname(dir));
-  if (err) { throw_errno(env, err, "mount", dir); return NULL; }
+  if (err) { tsnet_throw_errno(env, err, "mount", dir); return NULL; }
 
   int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
-  if (fd < 0) { throw_errno(env, errno, "open", path); return NULL; }
+  if (fd < 0) { tsnet_throw_errno(env, errno, "open", path); return NULL; }
   close(fd);
 
   int saved = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
   if (saved < 0) {
     err = errno;
     unlink(path);
-    throw_errno(env, err, "open", SELF_NETNS);
+    tsnet_throw_errno(env, err, "open", SELF_NETNS);
     return NULL;
   }
   const char *failed = NULL;
@@ -186,7 +192,7 @@ static napi_value CreateNetns(napi_env env, napi_callback_info info) {
   close(saved);
   if (failed) {
     unlink(path);
-    throw_errno(env, err, failed, path);
+    tsnet_throw_errno(env, err, failed, path);
     return NULL;
   }
   return NULL;
@@ -200,7 +206,7 @@ static napi_value UmountNetns(napi_env env, napi_callback_info info) {
   if (argc < 1 || !get_path(env, argv[0], path, sizeof path)) return NULL;
   int mounted = 1;
   if (umount2(path, MNT_DETACH) != 0) {
-    if (errno != EINVAL && errno != ENOENT) { throw_errno(env, errno, "umount2", path); return NULL; }
+    if (errno != EINVAL && errno != ENOENT) { tsnet_throw_errno(env, errno, "umount2", path); return NULL; }
     mounted = 0;
   }
   napi_get_boolean(env, mounted, &result);
@@ -233,7 +239,7 @@ static napi_value NsType(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 1 || !get_fd(env, argv[0], &fd)) return NULL;
   int type = ioctl(fd, NS_GET_NSTYPE);
-  if (type < 0) { throw_errno(env, errno, "ioctl", "NS_GET_NSTYPE"); return NULL; }
+  if (type < 0) { tsnet_throw_errno(env, errno, "ioctl", "NS_GET_NSTYPE"); return NULL; }
   napi_create_int32(env, type, &result);
   return result;
 }
@@ -274,7 +280,7 @@ static napi_value NlOpenIn(napi_env env, napi_callback_info info) {
     err = errno;
     leave_netns(saved);
   }
-  if (sock < 0) { throw_errno(env, err, "socket", "AF_NETLINK"); return NULL; }
+  if (sock < 0) { tsnet_throw_errno(env, err, "socket", "AF_NETLINK"); return NULL; }
   napi_create_int32(env, sock, &result);
   return result;
 }
@@ -310,16 +316,16 @@ static napi_value NlTransact(napi_env env, napi_callback_info info) {
   struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
   ssize_t sent;
   do sent = sendto(sock, req, req_len, 0, (struct sockaddr *)&kernel, sizeof kernel); while (sent < 0 && errno == EINTR);
-  if (sent < 0) { throw_errno(env, errno, "sendto", "netlink"); return NULL; }
+  if (sent < 0) { tsnet_throw_errno(env, errno, "sendto", "netlink"); return NULL; }
 
   unsigned want = last - first + 1, got = 0;
   size_t cap = NL_RCVBUF, len = 0;
   char *out = malloc(cap);
-  if (!out) { throw_errno(env, ENOMEM, "malloc", ""); return NULL; }
+  if (!out) { tsnet_throw_errno(env, ENOMEM, "malloc", ""); return NULL; }
   while (got < want) {
     if (cap - len < NL_RCVBUF) {
       char *bigger = realloc(out, cap * 2);
-      if (!bigger) { free(out); throw_errno(env, ENOMEM, "realloc", ""); return NULL; }
+      if (!bigger) { free(out); tsnet_throw_errno(env, ENOMEM, "realloc", ""); return NULL; }
       out = bigger;
       cap *= 2;
     }
@@ -327,8 +333,8 @@ static napi_value NlTransact(napi_env env, napi_callback_info info) {
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
     ssize_t n;
     do n = recvmsg(sock, &mh, 0); while (n < 0 && errno == EINTR);
-    if (n < 0) { int err = errno; free(out); throw_errno(env, err, "recvmsg", "netlink"); return NULL; }
-    if (mh.msg_flags & MSG_TRUNC) { free(out); throw_errno(env, EMSGSIZE, "recvmsg", "netlink answer truncated"); return NULL; }
+    if (n < 0) { int err = errno; free(out); tsnet_throw_errno(env, err, "recvmsg", "netlink"); return NULL; }
+    if (mh.msg_flags & MSG_TRUNC) { free(out); tsnet_throw_errno(env, EMSGSIZE, "recvmsg", "netlink answer truncated"); return NULL; }
     got += count_final(out + len, (size_t)n, first, last);
     len += (size_t)n;
   }
@@ -357,6 +363,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     { "nlOpenIn", NULL, NlOpenIn, NULL, NULL, NULL, napi_default, NULL },
     { "nlTransact", NULL, NlTransact, NULL, NULL, NULL, napi_default, NULL },
     { "nlClose", NULL, NlClose, NULL, NULL, NULL, napi_default, NULL },
+    { "holdPort", NULL, HoldPort, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_value clone_newnet;
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
