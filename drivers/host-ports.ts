@@ -68,6 +68,20 @@ export class HostPortHolds {
   }
 }
 
+/**
+ * Whether no process of the host has the port: for picking a host port from a range (an
+ * ephemeral port may be a host connection's local port). Other refusals (a host IP that is
+ * not the host's) count as free here: the hold that follows reports them.
+ */
+export function hostPortFree(b: Pick<PortBinding, 'proto' | 'hostIp' | 'hostPort'>): boolean {
+  try {
+    releaseHostPort(holdHostPort(b));
+    return true;
+  } catch (err) {
+    return !(err instanceof KernelError && err.errnoCode === 'EADDRINUSE');
+  }
+}
+
 /** One binding's socket; ConflictError (port in use on the host) or ConfigError (not a host address). */
 function holdOne(b: PortBinding): number {
   const where = `${b.hostPort}/${b.proto} on ${b.hostIp}`;

@@ -17,7 +17,7 @@ import { getDriver, usesIpam, type AnyDriver } from './registry.js';
 import { bridgeName, protectedFamilies, type BridgeOptions } from './bridge.js';
 import { isCniNetwork } from './labels.js';
 import { checkIfname, checkMac, hostIfnameFor } from './options.js';
-import { HostPortHolds } from './host-ports.js';
+import { HostPortHolds, hostPortFree } from './host-ports.js';
 import { expandPorts, validatePortRequest, type PortBinding, type PortRequest, type Proto } from './ports.js';
 import { UndoStack } from './undo.js';
 import type { EndpointAddress, EndpointPlan, Network, NetworkSubnet, Placement, RouteRequest } from './types.js';
@@ -524,7 +524,7 @@ export class NetworkManager {
     const net = this.getNetwork(row.networkId);
     if (net.driver !== 'bridge') throw new ConfigError(`port publishing needs a bridge network, "${net.name}" is ${net.driver}`, 'ports');
     const v4 = this.planOf(row).addresses.find((a) => a.family === 4);
-    const bindings = this.store.tx(() => this.reservePorts(net, endpointId, v4?.ip, ports));
+    const bindings = this.store.tx(() => this.reservePorts(net, endpointId, v4?.ip, ports, opts.holdHostPorts));
     let held: PortBinding[] = [];
     try {
       if (opts.holdHostPorts) held = this.holds.hold(endpointId, bindings);
@@ -585,7 +585,7 @@ export class NetworkManager {
         id, networkId: net.id, sandbox: req.sandbox, ifname: req.placement.ifname, mac, addrs: addresses.map((a) => a.cidr),
         options: { placement: req.placement, addresses, mtu: req.mtu ?? null, hostIfname: plan.hostIfname }, state: 'attaching',
       });
-      return { plan, bindings: this.reservePorts(net, id, v4?.ip, ports) };
+      return { plan, bindings: this.reservePorts(net, id, v4?.ip, ports, req.holdHostPorts) };
     });
   }
 
@@ -604,7 +604,8 @@ export class NetworkManager {
     return { family: s.family, ip: canonical, cidr: `${canonical}/${pool.prefixLen}`, ...(s.gateway ? { gateway: s.gateway } : {}) };
   }
 
-  private reservePorts(net: NetworkInfo, endpointId: string, containerIp: string | undefined, ports: PortRequest[]): PortBinding[] {
+  /** Reserves the requested ports in the store; with `held`, a port picked from a range is one no host process has. */
+  private reservePorts(net: NetworkInfo, endpointId: string, containerIp: string | undefined, ports: PortRequest[], held = false): PortBinding[] {
     if (ports.length === 0) return [];
     if (!containerIp) throw new ConfigError(`network "${net.name}" has no IPv4 address to publish ports to`, 'ports');
     const defaultHostIp = (net.options as BridgeOptions).hostBindingIp ?? '0.0.0.0';
@@ -612,7 +613,8 @@ export class NetworkManager {
     // One indexed lookup per candidate port (proto, host_port): constant in the number of
     // mappings. The ports this call took already count, so an ephemeral pick avoids them.
     const isFree = (proto: Proto, hostIp: string, hostPort: number) => !bindings.some((b) => portsClash(b, { proto, hostIp, hostPort })) &&
-      !this.store.ports.list({ proto, hostPort }).some((t) => hostIpsClash(t.hostIp, hostIp));
+      !this.store.ports.list({ proto, hostPort }).some((t) => hostIpsClash(t.hostIp, hostIp)) &&
+      (!held || hostPortFree({ proto, hostIp, hostPort }));
     ports.forEach((p, i) => bindings.push(...expandPorts(p, containerIp, defaultHostIp, isFree, `ports[${i}]`)));
     this.store.ports.reserve(bindings.map((b) => ({ ...b, endpointId, networkId: net.id })));
     return bindings;

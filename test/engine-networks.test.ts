@@ -241,6 +241,10 @@ t('a host port a host process holds, or a host IP that is not the host\'s, is re
     assert.equal(await settledLinks(undefined, []), links, 'no link left');
     assert.is(await firewallDump(), rules, 'no rule left');
     assert.is((await cli(d, ['ps', '-a', '-q'])).stdout, ps, 'no container left');
+    // A port picked from a range is one no host process has.
+    await cli(d, ['run', '-d', '--name', 'ranged', '--network', 'hostports', '-p', '18095-18096:80', 'busybox', 'sleep', '300']);
+    assert.is((await inspect('ranged')).NetworkSettings.Ports['80/tcp']?.[0]?.HostPort, '18096');
+    await cli(d, ['rm', '-f', 'ranged']);
   } finally {
     await new Promise((r) => tcp.close(r));
     udp.close();
