@@ -43,7 +43,7 @@ export const noneDriver: Driver<Record<string, never>> = {
         closeNetns(fd);
       }
     }
-    return { ifname: 'lo', mac: '00:00:00:00:00:00' };
+    return { ifname: 'lo', mac: ep.mac }; // the endpoint's record as planned: loopback has no MAC of its own
   },
   async detach() {},
   async check() {},

@@ -8,4 +8,4 @@ export { BRIDGE_ALIAS, BRIDGE_MAX_PORTS, bridgeDriver, bridgeLink, bridgeName, G
 export { macvlanDriver, type MacvlanOptions } from './macvlan.js';
 export { hostDriver, noneDriver } from './host-none.js';
 export { checkIfname, checkMac, hostMacFor, parseMtu, parseQueues } from './options.js';
-export { OWNER_LABEL, OWNER_DOCKER, CNI_KIND_LABEL } from './labels.js';
+export { OWNER_LABEL, OWNER_DOCKER, CNI_KIND_LABEL, isCniNetwork } from './labels.js';

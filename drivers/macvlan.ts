@@ -4,7 +4,7 @@
  * The container's traffic leaves through the parent; there is no bridge and no NAT.
  */
 import * as nl from '../core/netlink/index.js';
-import { openNetns, closeNetns, netlinkIn } from '../core/netns/index.js';
+import { openNetns, closeNetns, isNetns, netlinkIn, withNetlinkAt } from '../core/netns/index.js';
 import { removeLinkIn, settleRetired } from '../core/link-reaper/index.js';
 import { ConfigError, ConflictError, KernelError } from '../core/index.js';
 import { checkIfname, parseMtu, pick, rejectUnknown } from './options.js';
@@ -66,18 +66,28 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     const spec = { name: placement.ifname, kind: 'macvlan' as const, mac: ep.mac, up: true, macvlan: { parent, mode }, ...(mtu ? { mtu } : {}) };
     if (placement.kind === 'host-end') {
       await undo.step('create macvlan', () => nl.createLink(h, spec), () => nl.deleteLink(h, placement.ifname));
-      return { ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
+      return { ifname: placement.ifname, mac: await actualMac(h, placement.ifname, mode, ep.mac), ...(mtu ? { mtu } : {}) };
     }
     // A macvlan removed from this netns a moment ago keeps its name until the reaper ran.
     await settleRetired(placement.netnsPath);
-    const fd = openNetns(placement.netnsPath);
+    const netnsPath = placement.netnsPath;
+    const fd = openNetns(netnsPath);
+    let mac = ep.mac;
     try {
-      await undo.step('create macvlan', () => createIn(fd, spec, placement.netnsPath), () => deleteIn(fd, placement.ifname));
+      // The undo opens the netns again by its path: this fd is closed below, before the
+      // caller's rollback runs (and its number may be another netns's by then).
+      await undo.step('create macvlan', () => createIn(fd, spec, netnsPath), () => deleteAt(netnsPath, placement.ifname));
+      const h2 = netlinkIn(fd);
+      try {
+        mac = await actualMac(h2, placement.ifname, mode, ep.mac);
+      } finally {
+        h2.close();
+      }
       await configureInterface(fd, placement.ifname, ep, undo, false);
     } finally {
       closeNetns(fd);
     }
-    return { ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
+    return { ifname: placement.ifname, mac, ...(mtu ? { mtu } : {}) };
   },
 
   async detach(_net, _ep, placement) {
@@ -104,12 +114,17 @@ async function createIn(fd: number, spec: nl.CreateLinkSpec, path: string): Prom
   }
 }
 
-/** Deletes `ifname` inside netns `fd`; no error when it is already gone. */
-async function deleteIn(fd: number, ifname: string): Promise<void> {
-  const h = netlinkIn(fd);
-  try {
-    await nl.deleteLink(h, ifname);
-  } finally {
-    h.close();
-  }
+/** Deletes `ifname` inside the netns at `path` at once; no error when it or the netns is gone. */
+async function deleteAt(path: string, ifname: string): Promise<void> {
+  if (!isNetns(path)) return;
+  await withNetlinkAt(path, (h) => nl.deleteLink(h, ifname));
+}
+
+/**
+ * The MAC the macvlan has: the one asked for, except in passthru mode, where the kernel gives
+ * the macvlan its parent's MAC (the parent's only user) whatever was asked.
+ */
+async function actualMac(h: nl.NlHandle, ifname: string, mode: MacvlanMode, asked: string): Promise<string> {
+  if (mode !== 'passthru') return asked;
+  return (await nl.getLink(h, ifname))?.mac ?? asked;
 }

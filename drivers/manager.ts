@@ -50,6 +50,8 @@ export interface CreateNetworkRequest {
   labels?: Record<string, string>;
   /** Default: 64 random hex digits. */
   id?: string;
+  /** Existing pools the new network's subnets may overlap (ipam PoolSpec.mayOverlap; CNI networks). */
+  mayOverlap?: (pool: { id: string; networkId?: string }) => boolean;
 }
 
 export interface NetworkInfo extends Network {
@@ -66,6 +68,11 @@ export interface AttachRequest {
   id?: string;
   ipv4?: string;
   ipv6?: string;
+  /**
+   * Static addresses, each for the subnet that contains it (CNI: one per range set, several
+   * of one family possible); a subnet none falls in gets a dynamic one. Each must fall in one.
+   */
+  staticIps?: readonly string[];
   mac?: string;
   mtu?: number;
   ports?: PortRequest[];
@@ -242,6 +249,7 @@ export class NetworkManager {
       subnets.forEach((s) => (s.poolId ? this.adoptPool(s.poolId, s.subnet, id) : this.ipam.createPool({
         networkId: id, subnet: s.subnet, ...(s.ipRange ? { ipRange: s.ipRange } : {}),
         ...(s.gateway ? { gateway: s.gateway } : {}), ...(s.auxAddresses ? { aux: s.auxAddresses } : {}),
+        ...(req.mayOverlap ? { mayOverlap: req.mayOverlap } : {}),
       })));
       return r;
     });
@@ -456,7 +464,8 @@ export class NetworkManager {
         if (bindings.length > 0) {
           await undo.step('publish ports', () => this.publishRules(bindings), () => this.unpublishRules(bindings));
         }
-        this.store.endpoints.update(plan.id, { state: 'attached', hostIfname: result.hostIfname ?? null, ifname: result.ifname });
+        // The MAC as the kernel gave it (a passthru macvlan takes its parent's).
+        this.store.endpoints.update(plan.id, { state: 'attached', hostIfname: result.hostIfname ?? null, ifname: result.ifname, mac: result.mac });
         undo.commit();
         return this.endpointInfo(plan.id);
       } catch (err) {
@@ -565,8 +574,12 @@ export class NetworkManager {
     const id = req.id ?? randomBytes(32).toString('hex');
     return this.store.tx(() => {
       if (this.store.endpoints.get(id)) throw new ConflictError(`endpoint ${id} already exists`, 'id');
+      const statics = req.staticIps ?? [];
+      for (const ip of statics) {
+        if (!net.subnets.some((s) => s.family === parseIp(ip).family && cidrContains(s.subnet, ip))) throw new ConfigError(`address ${ip} is in no subnet of network "${net.name}"`, 'ips');
+      }
       const addresses = net.subnets.flatMap((s) => {
-        const ip = s.family === 4 ? req.ipv4 : req.ipv6;
+        const ip = statics.find((a) => parseIp(a).family === s.family && cidrContains(s.subnet, a)) ?? (s.family === 4 ? req.ipv4 : req.ipv6);
         if (req.preallocated) return ip && cidrContains(s.subnet, ip) ? [this.heldAddress(s, ip)] : [];
         return [this.allocate(s, id, ip)];
       });

@@ -66,7 +66,7 @@ export class Ipam {
     const v = validatePoolSpec(spec);
     const id = spec.id ?? randomBytes(8).toString('hex');
     return this.store.tx(() => {
-      this.assertNoOverlap(v.family, v.subnet, v.geo);
+      this.assertNoOverlap(v.family, v.subnet, v.geo, spec.mayOverlap);
       const row: PoolRow = {
         id, family: v.family, subnet: v.subnet, rangeStart: formatIp(v.family, v.geo.rangeStart),
         rangeEnd: formatIp(v.family, v.geo.rangeEnd), aux: v.aux,
@@ -80,8 +80,9 @@ export class Ipam {
     });
   }
 
-  private assertNoOverlap(family: Family, subnet: string, geo: PoolGeometry): void {
+  private assertNoOverlap(family: Family, subnet: string, geo: PoolGeometry, mayOverlap?: PoolSpec['mayOverlap']): void {
     for (const p of this.store.pools.list(family)) {
+      if (mayOverlap?.(p)) continue;
       const o = this.geometryOf(p);
       if (o.network <= geo.last && geo.network <= o.last) {
         const net = p.networkId ? ` of network ${p.networkId}` : '';

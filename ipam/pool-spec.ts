@@ -22,6 +22,11 @@ export interface PoolSpec {
   gateway?: string | false;
   /** Reserved addresses by name (Docker's --aux-address). */
   aux?: Record<string, string>;
+  /**
+   * Pools this one may overlap (default none). CNI networks may overlap each other, as
+   * host-local keeps each network's addresses apart and the reference plugins allow it.
+   */
+  mayOverlap?: (pool: { id: string; networkId?: string }) => boolean;
 }
 
 export interface ValidPool {

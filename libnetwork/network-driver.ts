@@ -252,8 +252,8 @@ export class NetworkDriverApi {
 
   /** A pool tsnet's IPAM handed Docker for `subnet` that no network uses yet. */
   private adoptablePool(subnet: string): string | undefined {
-    const pool = this.mgr.ipam.listPools().find((p) => p.subnet === subnet);
-    return pool && pool.networkId === undefined && this.state.pool(pool.id) ? pool.id : undefined;
+    // CNI pools may share a subnet (never with Docker's): only Docker's unassigned ones count.
+    return this.mgr.ipam.listPools().find((p) => p.subnet === subnet && p.networkId === undefined && this.state.pool(p.id))?.id;
   }
 
   /** A network Docker created through this driver; NotFoundError for tsnet's own networks. */

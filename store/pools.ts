@@ -28,7 +28,7 @@ function poolFromRaw(r: PoolRaw): PoolRow {
 export class PoolsRepo {
   constructor(private readonly st: Statements) {}
 
-  /** ConflictError when the id or subnet exists; NotFoundError for an unknown network. */
+  /** ConflictError when the id exists; NotFoundError for an unknown network. Overlaps are ipam's to refuse. */
   insert(p: PoolRow): PoolRow {
     guard(() => {
       try {
@@ -39,7 +39,6 @@ export class PoolsRepo {
         const code = sqliteCode(err);
         if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw new NotFoundError(`network ${p.networkId ?? ''} not found`);
         if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new ConflictError(`pool ${p.id} already exists`, 'id');
-        if (code === 'SQLITE_CONSTRAINT_UNIQUE') throw new ConflictError(`pool ${p.subnet} already exists`, 'subnet');
         throw err;
       }
     });

@@ -107,7 +107,34 @@ CREATE TABLE containers (
 ) STRICT;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2];
+/**
+ * v3: a subnet is no longer unique among pools: CNI networks may share one (as host-local
+ * and the reference plugins allow; ipam's overlap check still keeps every other network's
+ * apart). SQLite cannot drop a column constraint, so the table is made again and the rows
+ * copied (migrate runs this with foreign keys off, so dropping the old table cascades to
+ * no allocation, and checks them before committing).
+ */
+const V3 = `
+CREATE TABLE pools_v3 (
+  id TEXT PRIMARY KEY,
+  network_id TEXT REFERENCES networks(id) ON DELETE CASCADE,
+  family INTEGER NOT NULL CHECK (family IN (4, 6)),
+  subnet TEXT NOT NULL,
+  range_start TEXT NOT NULL,
+  range_end TEXT NOT NULL,
+  gateway TEXT,
+  cursor TEXT,
+  aux TEXT NOT NULL DEFAULT '{}'
+) STRICT;
+INSERT INTO pools_v3 (id, network_id, family, subnet, range_start, range_end, gateway, cursor, aux)
+  SELECT id, network_id, family, subnet, range_start, range_end, gateway, cursor, aux FROM pools;
+DROP TABLE pools;
+ALTER TABLE pools_v3 RENAME TO pools;
+CREATE INDEX pools_network ON pools(network_id);
+CREATE INDEX pools_subnet ON pools(subnet);
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3];
 
 /** The version a database has after `migrate` with the built-in list. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -130,8 +157,18 @@ export function migrate(db: Database.Database, migrations: readonly string[] = M
       throw new TsnetError('internal', `state database schema v${from} is newer than this tsnet (v${target})`);
     }
     for (let v = from; v < target; v++) db.exec(migrations[v] ?? '');
+    const broken = db.pragma('foreign_key_check') as unknown[];
+    if (broken.length > 0) throw new TsnetError('internal', `schema migration to v${target} broke ${broken.length} foreign key reference(s)`);
     db.pragma(`user_version = ${target}`);
     return target - from;
   });
-  return apply.immediate();
+  // Foreign keys off while tables are made again (v3): the pragma is a no-op inside a
+  // transaction, so it is set around it, on this connection only.
+  const fk = db.pragma('foreign_keys', { simple: true }) as number;
+  db.pragma('foreign_keys = OFF');
+  try {
+    return apply.immediate();
+  } finally {
+    db.pragma(`foreign_keys = ${fk ? 'ON' : 'OFF'}`);
+  }
 }

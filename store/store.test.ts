@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, ConflictError, NotFoundError, TryAgainError } from '../core/errors.js';
-import { migrate, SCHEMA_VERSION } from './schema.js';
+import { migrate, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import { openStore, type Store } from './store.js';
 import type { PortMappingRow } from './types.js';
 
@@ -97,6 +97,27 @@ t('migrate applies only pending steps in order; refuses a newer file', ({ dir })
     assert.throws(() => migrate(db, steps.slice(0, 1)), /newer than this tsnet/);
     assert.throws(() => migrate(db, [...steps, 'BOGUS SQL']), /syntax error/);
     assert.is(db.pragma('user_version', { simple: true }), 3, 'a failed migration leaves the version');
+  } finally {
+    db.close();
+  }
+});
+
+t('v3 (pools made again without a unique subnet) keeps pools, allocations and foreign keys; two pools may then share a subnet', ({ dir }) => {
+  const db = new Database(join(dir, 'v2.db'));
+  try {
+    db.pragma('foreign_keys = ON');
+    assert.is(migrate(db, MIGRATIONS.slice(0, 2)), 2);
+    db.prepare("INSERT INTO networks (id, name, driver, options, internal, ipv6, labels, state, created_at) VALUES ('n1', 'net1', 'bridge', '{}', 0, 0, '{}', 'ready', 'now')").run();
+    db.prepare("INSERT INTO pools (id, network_id, family, subnet, range_start, range_end) VALUES ('p1', 'n1', 4, '10.9.0.0/24', '10.9.0.1', '10.9.0.254')").run();
+    db.prepare("INSERT INTO allocations (pool_id, ip, owner, kind) VALUES ('p1', '10.9.0.5', 'ep1', 'endpoint')").run();
+    assert.throws(() => db.prepare("INSERT INTO pools (id, family, subnet, range_start, range_end) VALUES ('p2', 4, '10.9.0.0/24', 'a', 'b')").run(), /UNIQUE/);
+    assert.is(migrate(db), 1);
+    assert.is(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys on again');
+    assert.equal(db.prepare('SELECT pool_id, ip FROM allocations').all(), [{ pool_id: 'p1', ip: '10.9.0.5' }], 'allocations kept');
+    db.prepare("INSERT INTO pools (id, family, subnet, range_start, range_end) VALUES ('p2', 4, '10.9.0.0/24', 'a', 'b')").run();
+    assert.equal(db.prepare('SELECT id FROM pools WHERE subnet = ? ORDER BY id').pluck().all('10.9.0.0/24'), ['p1', 'p2']);
+    db.prepare("DELETE FROM networks WHERE id = 'n1'").run();
+    assert.equal(db.prepare('SELECT count(*) FROM allocations').pluck().get(), 0, 'cascades still work: network -> pool -> allocations');
   } finally {
     db.close();
   }

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, TryAgainError, isTsnetError, log } from '../../core/index.js';
 import { isNetns } from '../../core/netns/index.js';
 import { parseCidr } from '../../ipam/index.js';
-import { CNI_KIND_LABEL, type CreateNetworkRequest, type NetworkInfo, type NetworkManager } from '../../drivers/index.js';
+import { CNI_KIND_LABEL, isCniNetwork, type CreateNetworkRequest, type NetworkInfo, type NetworkManager } from '../../drivers/index.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { CniEnv } from '../skel/env.js';
 import type { Attachment } from '../skel/dispatch.js';
@@ -20,6 +20,19 @@ import { claimCreation, creationClaimed, releaseCreation } from './network-claim
 /** What the plugins act through. The daemon hands its own manager; standalone opens one. */
 export interface CniHost {
   manager(): NetworkManager;
+}
+
+/** Ids of tsnet-ipam's pools start with this (cni/plugins/ipam.ts). */
+export const CNI_IPAM_POOL_PREFIX = 'cni-ipam:';
+
+/**
+ * Which existing pools a CNI network's may overlap: other CNI networks' and tsnet-ipam's, as
+ * host-local keeps each network's addresses apart and the reference plugins allow the same
+ * subnet in two networks (two VLANs on macvlan; a network re-made under another name while
+ * the old one's record stays). Never an engine or Docker network's.
+ */
+export function cniMayOverlap(mgr: NetworkManager): (pool: { id: string; networkId?: string }) => boolean {
+  return (p) => p.id.startsWith(CNI_IPAM_POOL_PREFIX) || (p.networkId !== undefined && isCniNetwork(mgr.store.networks.get(p.networkId)?.labels ?? {}));
 }
 
 /** Deterministic endpoint id (64 hex) of an attachment of `kind` on CNI network `name`. */
@@ -109,6 +122,7 @@ async function createCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec, name:
     name, driver: spec.driver, options: spec.options, ipv6: ranges.some((r) => r.family === 6),
     labels: { 'tsnet.cni.name': spec.confName, [CNI_KIND_LABEL]: spec.kind, [FINGERPRINT]: fp },
     ...(ranges.length > 0 ? { subnets: ranges.map((r) => ({ subnet: r.subnet, ...(r.gateway ? { gateway: r.gateway } : {}) })) } : {}),
+    mayOverlap: cniMayOverlap(mgr),
   };
   let net = await mgr.createNetwork(req);
   try {
@@ -135,7 +149,7 @@ function narrowRanges(mgr: NetworkManager, net: NetworkInfo, ranges: ResolvedRan
       if (!pool) continue;
       mgr.ipam.deletePool(pool.id);
       mgr.ipam.createPool({
-        id: pool.id, networkId: net.id, subnet: pool.subnet, gateway: pool.gateway ?? false,
+        id: pool.id, networkId: net.id, subnet: pool.subnet, gateway: pool.gateway ?? false, mayOverlap: cniMayOverlap(mgr),
         ...(r.rangeStart ? { rangeStart: r.rangeStart } : {}), ...(r.rangeEnd ? { rangeEnd: r.rangeEnd } : {}),
       });
     }
@@ -168,6 +182,18 @@ async function waitReady(mgr: NetworkManager, name: string): Promise<NetworkInfo
     if (!creationClaimed(mgr, name)) return undefined;
     if (Date.now() > deadline) throw new TryAgainError(`network ${name} is still being created by another process`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * The manager for a STATUS verb: a store that cannot be opened (TSNET_ROOT not a directory,
+ * not a database...) means the plugin cannot serve ADD, which STATUS reports as code 50.
+ */
+export function managerForStatus(host: CniHost): NetworkManager {
+  try {
+    return host.manager();
+  } catch (err) {
+    throw new CniError(CNI_ERR.NOT_AVAILABLE, `the store cannot be opened: ${err instanceof Error ? err.message : String(err)}`, 'TSNET_ROOT');
   }
 }
 

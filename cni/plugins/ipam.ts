@@ -14,7 +14,7 @@ import { baseSchema, compileSchema, validate, invalid, type BaseConf } from '../
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
 import type { CniIpConfig, CniResult } from '../skel/result.js';
-import type { CniHost } from './common.js';
+import { CNI_IPAM_POOL_PREFIX, cniMayOverlap, managerForStatus, type CniHost } from './common.js';
 import { poolHasFree } from './main-common.js';
 import { assignRequested, effectiveRanges, ipamDns, ipamRoutes, ipamSchema, requestedIps, type IpamConf, type ResolvedRange } from './ipam-conf.js';
 
@@ -30,7 +30,7 @@ function parse(raw: Record<string, unknown>): IpamPluginConf {
   return validate<IpamPluginConf>(compiled, raw);
 }
 
-const poolPrefix = (name: string) => `cni-ipam:${name}:`;
+const poolPrefix = (name: string) => `${CNI_IPAM_POOL_PREFIX}${name}:`;
 export const ipamOwner = (name: string, containerId: string, ifname: string) => `cni:${name}:${containerId}:${ifname}`;
 const FP_KEY = 'cni-ipam.fingerprint:';
 
@@ -56,6 +56,7 @@ function ensurePools(mgr: NetworkManager, name: string, sets: ResolvedRange[][])
           mgr.ipam.createPool({
             id: `${poolPrefix(name)}${i}:${j}`, subnet: r.subnet, ...(r.rangeStart ? { rangeStart: r.rangeStart } : {}),
             ...(r.rangeEnd ? { rangeEnd: r.rangeEnd } : {}), ...(r.gateway ? { gateway: r.gateway } : {}),
+            mayOverlap: cniMayOverlap(mgr),
           });
         } catch (err) {
           if (isTsnetError(err) && err.code === 'conflict') throw new CniError(CNI_ERR.CONFLICT, `${r.field}.subnet: ${err.message}`, `${r.field}.subnet`);
@@ -145,7 +146,7 @@ async function gc(req: PluginRequest<IpamPluginConf>, host: CniHost): Promise<vo
 }
 
 async function status(req: PluginRequest<IpamPluginConf>, host: CniHost): Promise<void> {
-  const mgr = host.manager();
+  const mgr = managerForStatus(host);
   const mine = poolsOf(mgr, req.conf.name);
   if (mine.length === 0) return;
   const sets = new Map<string, boolean>();

@@ -54,7 +54,8 @@ export function parseMacvlanConf(raw: Record<string, unknown>): MacvlanConf {
 /** The host's default-route interface (the reference plugin's default master); code 7 when there is none. */
 async function defaultMaster(): Promise<string> {
   const h = nl.hostNetlink();
-  const routes = await nl.listRoutes(h, 4);
+  // IPv4's default route first, else IPv6's (an IPv6-only host), as the reference looks at both.
+  const routes = [...await nl.listRoutes(h, 4), ...await nl.listRoutes(h, 6)];
   const def = routes.find((r) => r.dst === 'default' && r.dev !== undefined);
   const dev = def?.dev;
   if (dev === undefined) throw invalid('master', 'no master given and the host has no default route to take it from');

@@ -11,7 +11,7 @@ import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { PluginRequest } from '../skel/dispatch.js';
 import { invalid, type BaseConf } from '../skel/config.js';
 import { dnsIsSet, type CniDns, type CniRoute } from '../skel/result.js';
-import { endpointId, ensureCniNetwork, findCniNetwork, releaseStale, requireNetns, validIds, type CniHost, type CniNetworkSpec } from './common.js';
+import { endpointId, ensureCniNetwork, findCniNetwork, managerForStatus, releaseStale, requireNetns, validIds, type CniHost, type CniNetworkSpec } from './common.js';
 import { assignRequested, effectiveRanges, ipamDns, ipamRoutes, requestedIps, type IpamConf, type ResolvedRange } from './ipam-conf.js';
 
 type Verb = (req: PluginRequest<BaseConf>, host: CniHost) => Promise<void>;
@@ -38,8 +38,9 @@ export function attachmentVerbs(kind: string): { del: Verb; check: Verb; gc: Ver
       for (const ep of mgr.listEndpoints(net.id)) if (!keep.has(ep.id)) await mgr.detach(ep.id);
     },
     async status(req, host) {
-      const net = findCniNetwork(host.manager(), kind, req.conf.name);
-      if (net && !poolsAvailable(host.manager(), net)) {
+      const mgr = managerForStatus(host);
+      const net = findCniNetwork(mgr, kind, req.conf.name);
+      if (net && !poolsAvailable(mgr, net)) {
         throw new CniError(CNI_ERR.NOT_AVAILABLE, `network ${req.conf.name} has no free address left`, 'ipam');
       }
     },
@@ -137,17 +138,14 @@ export function requestedMac(req: PluginRequest<BaseConf & { mac?: string }>): s
   return mac?.toLowerCase();
 }
 
-/** Static addresses by family for the manager (one per family, each inside a configured range set). */
-export function staticAddresses(req: PluginRequest, ranges: ResolvedRange[][]): { ipv4?: string; ipv6?: string } {
+/**
+ * Static addresses for the manager: each inside a configured range set, at most one per set
+ * (assignRequested), so two sets of one family may each get one, as host-local gives them.
+ */
+export function staticAddresses(req: PluginRequest, ranges: ResolvedRange[][]): { staticIps?: string[] } {
   const ips = requestedIps(req.conf, req.args);
   if (ranges.length > 0) assignRequested(ranges, ips);
-  const out: { ipv4?: string; ipv6?: string } = {};
-  for (const ip of ips) {
-    const k = ip.includes(':') ? 'ipv6' : 'ipv4';
-    if (out[k]) throw invalid('ips', `more than one IPv${k === 'ipv4' ? 4 : 6} address requested (${out[k] ?? ''}, ${ip})`);
-    out[k] = ip;
-  }
-  return out;
+  return ips.length > 0 ? { staticIps: ips } : {};
 }
 
 /** A CNI route as the manager's route request (added inside the sandbox by the driver). */

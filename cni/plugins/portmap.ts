@@ -18,7 +18,7 @@ import { baseSchema, compileSchema, invalid, unsupported, validate, type BaseCon
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { CniPlugin, PluginRequest } from '../skel/dispatch.js';
 import { cidrFamily, type CniResult } from '../skel/result.js';
-import { endpointId, ensureCniNetwork, findCniNetwork, validIds, type CniHost } from './common.js';
+import { endpointId, ensureCniNetwork, findCniNetwork, managerForStatus, validIds, type CniHost } from './common.js';
 
 export interface PortmapConf extends BaseConf {
   snat?: boolean;
@@ -266,7 +266,7 @@ async function gc(req: PluginRequest<PortmapConf>, host: CniHost): Promise<void>
 }
 
 async function status(_req: PluginRequest<PortmapConf>, host: CniHost): Promise<void> {
-  host.manager();
+  managerForStatus(host);
 }
 
 function mapKey(m: { proto: string; hostIp?: string | undefined; hostPort: number; containerIp: string; containerPort: number }): string {
