@@ -3,7 +3,8 @@
  * a macvlan ADD failing late leaves nothing, passthru reports the kernel's MAC, macvlan finds
  * its master from an IPv6 default route, CNI networks may share a subnet (as host-local and
  * the reference plugins allow), several ranges of one subnet in a tsnet-ipam range set, one
- * static address per range set, STATUS 50 when the store cannot be opened. In-process, as
+ * static address per range set, STATUS 50 when the store cannot be opened, a malformed CNI_ARGS
+ * ignored by the plugins that do not read it. In-process, as
  * the daemon runs the plugins; the STATUS case execs the standalone plugin.
  */
 import { suite } from 'uvu';
@@ -176,6 +177,16 @@ T('tsnet-bridge: one static address per range set, two sets of one family', asyn
     dropSandbox(ns);
     await dropLink('cc2set0');
   }
+});
+
+T('a malformed CNI_ARGS is no error for plugins that do not read it (portmap, bandwidth), as for the reference ones', async () => {
+  const env = { CNI_CONTAINERID: 'a1', CNI_NETNS: '', CNI_ARGS: 'K8S_POD_NAME' };
+  for (const type of ['tsnet-portmap', 'tsnet-bandwidth']) {
+    const r = await cni(type, 'DEL', { cniVersion: '1.0.0', name: 'ccargs', type }, env);
+    assert.is(r.exitCode, 0, `${type}: ${r.raw}`);
+  }
+  const bridge = await cni('tsnet-bridge', 'DEL', { cniVersion: '1.0.0', name: 'ccargs', type: 'tsnet-bridge', ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: '10.244.0.0/24' }]] } }, env);
+  assert.is((bridge.out as { code?: number } | undefined)?.code, 4, 'tsnet-bridge reads CNI_ARGS: code 4');
 });
 
 T('STATUS is 50 (not 100) when the standalone plugin cannot open its store', async () => {

@@ -79,7 +79,7 @@ export async function dispatch<C extends BaseConf, H>(plugin: CniPlugin<C, H>, i
     const raw = decodeConf(inv.stdin);
     version = typeof raw['cniVersion'] === 'string' && raw['cniVersion'] ? raw['cniVersion'] : CURRENT_VERSION;
     const v = checkVersion(raw['cniVersion']);
-    const env = parseEnv(inv.env);
+    const env = parseEnv(inv.env, { readArgs: plugin.knownArgs !== null });
     checkCommandAllowed(command, v);
     const req: PluginRequest<C> = { command, env, version: v, args: plugin.knownArgs === null ? NO_ARGS : knownArgs(env.args, plugin.knownArgs), conf: plugin.parse(raw) };
     if (raw['prevResult'] !== undefined && raw['prevResult'] !== null) req.prevResult = parseResult(raw['prevResult'], v).result;

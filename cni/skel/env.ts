@@ -41,8 +41,12 @@ export function parseCommand(env: EnvMap): CniCommand {
   return c as CniCommand;
 }
 
-/** Reads and checks the variables `command` needs; code 4 naming every missing one. */
-export function parseEnv(env: EnvMap): CniEnv {
+/**
+ * Reads and checks the variables `command` needs; code 4 naming every missing one. With
+ * `readArgs` false (a plugin that does not read CNI_ARGS, as the reference portmap and
+ * bandwidth), CNI_ARGS is not parsed at all, so a malformed one is no error.
+ */
+export function parseEnv(env: EnvMap, opts: { readArgs?: boolean } = {}): CniEnv {
   const command = parseCommand(env);
   const missing = Object.entries(REQUIRED).filter(([k, cmds]) => cmds.includes(command) && !env[k]).map(([k]) => k);
   if (missing.length > 0) throw new CniError(CNI_ERR.INVALID_ENV, `required env variables [${missing.join(' ')}] missing`, missing.join(','));
@@ -56,7 +60,7 @@ export function parseEnv(env: EnvMap): CniEnv {
   if (netns && !netns.startsWith('/')) throw new CniError(CNI_ERR.INVALID_ENV, `CNI_NETNS "${netns}" is not an absolute path`, 'CNI_NETNS');
   return {
     command, containerId, netns, ifname,
-    args: parseCniArgs(env['CNI_ARGS'] ?? ''),
+    args: opts.readArgs === false ? [] : parseCniArgs(env['CNI_ARGS'] ?? ''),
     path: (env['CNI_PATH'] ?? '').split(':').filter(Boolean),
   };
 }
