@@ -2,5 +2,5 @@
 // from their own folders so a caller pays only for what it uses.
 export * from './errors.js';
 export { log, type Logger } from './log.js';
-export { paths, packageRoot, type Paths } from './paths.js';
+export { makeDirs, paths, packageRoot, type Paths } from './paths.js';
 export { SerialQueues } from './serial.js';

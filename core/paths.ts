@@ -3,8 +3,8 @@
  * side by side: TSNET_ROOT (state: the SQLite store), TSNET_RUN (netns bind mounts,
  * sockets, locks), TSNET_HOST (the daemon API socket).
  */
-import { dirname, join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export interface Paths {
@@ -40,4 +40,21 @@ export function packageRoot(): string {
   }
   cachedRoot = dir;
   return dir;
+}
+
+/**
+ * mkdir -p. Not Node's recursive mkdirSync: Node 20's loops forever where mkdir fails with
+ * ENOENT under an existing parent (a path under /proc), which would hang a CNI plugin given
+ * such a TSNET_ROOT; here that ENOENT is the error. `mode` applies to each directory made.
+ */
+export function makeDirs(dir: string, mode?: number): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d) && dirname(d) !== d; d = dirname(d)) missing.push(d);
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d, mode === undefined ? {} : { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
 }

@@ -3,8 +3,9 @@
  * processes. Opening creates the directory and migrates the schema. Nothing here
  * touches the kernel or any netns; the caller closes the Store it opened.
  */
+import { makeDirs } from '../core/paths.js';
 import { ContainersRepo } from './containers.js';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -115,7 +116,7 @@ function sqliteAddon(): string | undefined {
  * caller owns the returned Store and must close() it.
  */
 export function openStore(file: string, opts: StoreOptions = {}): Store {
-  mkdirSync(dirname(file), { recursive: true });
+  makeDirs(dirname(file));
   const nativeBinding = sqliteAddon();
   const db = new Database(file, nativeBinding ? { nativeBinding } : {});
   try {

@@ -189,18 +189,21 @@ T('a malformed CNI_ARGS is no error for plugins that do not read it (portmap, ba
   assert.is((bridge.out as { code?: number } | undefined)?.code, 4, 'tsnet-bridge reads CNI_ARGS: code 4');
 });
 
-T('STATUS is 50 (not 100) when the standalone plugin cannot open its store', async () => {
+T('STATUS is 50 (not 100) when the standalone plugin cannot open its store, also under /proc (no hang)', async () => {
   const notADir = join(paths().root, `cc-status-${process.pid}`);
   writeFileSync(notADir, 'not a directory');
   const env: NodeJS.ProcessEnv = { ...process.env, TSNET_ROOT: notADir, TSNET_CNI_NO_DAEMON: '1', CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' };
   delete env['NODE_EXTRA_CA_CERTS'];
   delete env['TSNET_HOST'];
-  for (const plugin of ['tsnet-bridge', 'tsnet-ipam', 'tsnet-portmap']) {
-    const conf = { cniVersion: '1.1.0', name: 'ccst', type: plugin, ranges: [[{ subnet: '10.243.0.0/24' }]], ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: '10.243.0.0/24' }]] } };
-    const r = await run([process.execPath, join(packageRoot(), 'bin', 'tsnet-cni'), '--plugin', plugin], { input: JSON.stringify(conf), env, okCodes: [1] });
-    const out = JSON.parse(r.stdout) as { code: number; msg: string };
-    assert.is(out.code, 50, `${plugin}: ${r.stdout}`);
-    assert.match(out.msg, /the store cannot be opened/);
+  // A root under /proc: Node 20's recursive mkdirSync would loop there forever (core/paths makeDirs).
+  for (const root of [notADir, '/proc/tsnet-nope/lib']) {
+    for (const plugin of ['tsnet-bridge', 'tsnet-ipam', 'tsnet-portmap']) {
+      const conf = { cniVersion: '1.1.0', name: 'ccst', type: plugin, ranges: [[{ subnet: '10.243.0.0/24' }]], ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: '10.243.0.0/24' }]] } };
+      const r = await run([process.execPath, join(packageRoot(), 'bin', 'tsnet-cni'), '--plugin', plugin], { input: JSON.stringify(conf), env: { ...env, TSNET_ROOT: root }, okCodes: [1], timeoutMs: 20_000 });
+      const out = JSON.parse(r.stdout) as { code: number; msg: string };
+      assert.is(out.code, 50, `${plugin} ${root}: ${r.stdout}`);
+      assert.match(out.msg, /the store cannot be opened/);
+    }
   }
   await run(['rm', '-f', notADir]);
 });

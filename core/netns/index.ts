@@ -3,7 +3,8 @@
  * a synchronous "run inside this netns" window on the calling thread (native addon
  * build/Release/tsnet_netns.node), netlink sockets and sysctls inside a netns.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { makeDirs } from '../paths.js';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, ConflictError, KernelError, NotFoundError } from '../errors.js';
 import { openNetlink, type NlHandle } from '../netlink/index.js';
@@ -27,7 +28,7 @@ function kernelError(op: string, err: unknown): KernelError {
 export function createNetns(path: string): void {
   const op = `create netns ${path}`;
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
     native().createNetns(path);
   } catch (err) {
     if ((err as SysError).code === 'EEXIST') throw new ConflictError(`${op}: already exists`, 'path');

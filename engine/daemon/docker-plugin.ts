@@ -8,9 +8,9 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConflictError, log } from '../../core/index.js';
+import { ConflictError, log, makeDirs } from '../../core/index.js';
 import type { NetworkManager } from '../../drivers/index.js';
 import { CONTENT_TYPE, DockerPlugin } from '../../libnetwork/index.js';
 
@@ -31,7 +31,7 @@ export interface DockerPluginServer {
  */
 export async function startDockerPlugin(mgr: NetworkManager, dir: string): Promise<DockerPluginServer> {
   const socket = join(dir, DOCKER_PLUGIN_SOCKET);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  makeDirs(dir, 0o755);
   await claim(socket);
   const plugin = new DockerPlugin(mgr);
   // Endpoints whose container went while tsnetd was down: reconcile (before this) released

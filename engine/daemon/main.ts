@@ -4,10 +4,10 @@
  * unix socket (mode 0600). SIGTERM/SIGINT stop serving and leave containers running.
  */
 import net from 'node:net';
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
-import { log, paths } from '../../core/index.js';
+import { log, makeDirs, paths } from '../../core/index.js';
 import { deferLinkDeletes } from '../../core/link-reaper/index.js';
 import { Engine } from '../engine.js';
 import { createApiServer } from './http.js';
@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<void> {
   // Children (runc) and helpers resolve paths from the environment too.
   Object.assign(process.env, env);
   const p = paths(env);
-  mkdirSync(p.run, { recursive: true, mode: 0o700 });
+  makeDirs(p.run, 0o700);
   await claimSocket(p.apiSocket);
   // Requests must not wait for the kernel's ~15 ms per deleted link: retire, delete later.
   deferLinkDeletes(true);
@@ -75,7 +75,7 @@ async function serveDocker(engine: Engine, dir: string): Promise<DockerPluginSer
 
 /** Refuses to start next to a live daemon on the same socket; removes a stale socket file. */
 async function claimSocket(path: string): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  makeDirs(dirname(path), 0o700);
   if (!existsSync(path)) return;
   const alive = await new Promise<boolean>((resolve) => {
     const s = net.connect(path, () => (s.destroy(), resolve(true)));
