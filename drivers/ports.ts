@@ -118,7 +118,10 @@ export function validatePortRequest(req: PortRequest, field = 'ports'): void {
  */
 export function expandPorts(req: PortRequest, containerIp: string, defaultHostIp: string,
   isFree: (proto: Proto, hostIp: string, port: number) => boolean, field = 'ports'): PortBinding[] {
-  const hostIp = req.hostIp ?? defaultHostIp;
+  // "::" for an IPv4 container forwards every IPv4 address (DNAT has no IPv6-to-IPv4): it is
+  // 0.0.0.0, for the port table's conflicts and the host port's hold as well.
+  const asked = req.hostIp ?? defaultHostIp;
+  const hostIp = asked === '::' && !containerIp.includes(':') ? '0.0.0.0' : asked;
   const cEnd = req.containerPortEnd ?? req.containerPort;
   const bind = (hostPort: number, containerPort: number): PortBinding => ({ proto: req.proto, hostIp, hostPort, containerIp, containerPort });
   if (req.hostPort !== undefined && (req.hostPortEnd === undefined || cEnd > req.containerPort)) {

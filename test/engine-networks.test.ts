@@ -261,6 +261,12 @@ t('a host port a host process holds, or a host IP that is not the host\'s, is re
   assert.equal(await taken(), ['EADDRINUSE', 'EADDRINUSE', 'EADDRINUSE'], 'held again after a restart');
   await cli(d, ['rm', '-f', 'freed']);
   assert.equal(await taken(), [undefined, undefined, undefined], 'free once unpublished');
+  // "::" for an IPv4 container forwards every IPv4 address: it is 0.0.0.0, held as such.
+  await cli(d, ['run', '-d', '--name', 'anyv6', '--network', 'hostports', '-p', '[::]:18095:80', 'busybox', 'sleep', '300']);
+  assert.is((await inspect('anyv6')).NetworkSettings.Ports['80/tcp']?.[0]?.HostIp, '0.0.0.0');
+  assert.is(await bindError('tcp', '0.0.0.0', 18095), 'EADDRINUSE');
+  await refused(['run', '-d', '--network', 'hostports', '-p', '18095:80', 'busybox', 'sleep', '300'], /18095/);
+  await cli(d, ['rm', '-f', 'anyv6']);
   await cli(d, ['network', 'rm', 'hostports']);
 });
 
