@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { connect } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ExecError } from '../core/errors.js';
+import { dropSandbox, newSandbox } from './helpers.js';
 import { run } from '../core/exec/index.js';
 import {
   baseRules,
@@ -143,7 +144,6 @@ fw('a failing batch changes nothing and raises ExecError with stderr', async () 
 // ---- end to end: DNAT to a listener inside a netns ----
 
 const NS = 'fwt-ns';
-const NS_PATH = `/run/netns/${NS}`;
 
 function sysctl(key: string, value?: string): string {
   const file = `/proc/sys/${key.replace(/\./g, '/')}`;
@@ -178,9 +178,11 @@ setTimeout(() => process.exit(3), 15000).unref();`;
 
 fw('end to end: host -> 127.0.0.1:port and -> host address:port reach the netns listener', async () => {
   const saved = { localnet: sysctl('net.ipv4.conf.all.route_localnet'), fwd: sysctl('net.ipv4.ip_forward') };
-  await run(['ip', 'netns', 'add', NS]);
+  // A netns under tsnet's run dir (inside the test's sandbox), not `ip netns add`, whose
+  // /run/netns file would be made on the machine's real filesystem.
+  const NS_PATH = await newSandbox(NS);
   try {
-    await run(['ip', 'link', 'add', 'fwt-h0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS]);
+    await run(['ip', 'link', 'add', 'fwt-h0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS_PATH]);
     await run(['ip', 'addr', 'add', '10.123.0.1/24', 'dev', 'fwt-h0']);
     await run(['ip', 'link', 'set', 'fwt-h0', 'up']);
     for (const argv of [['ip', 'link', 'set', 'lo', 'up'], ['ip', 'addr', 'add', '10.123.0.2/24', 'dev', 'eth0'], ['ip', 'link', 'set', 'eth0', 'up'], ['ip', 'route', 'add', 'default', 'via', '10.123.0.1']]) {
@@ -202,7 +204,7 @@ fw('end to end: host -> 127.0.0.1:port and -> host address:port reach the netns 
     assert.is(viaHostAddr, 'hello from 10.123.0.2 to 10.123.0.1\n');
   } finally {
     await run(['ip', 'link', 'del', 'fwt-h0'], { okCodes: [1] });
-    await run(['ip', 'netns', 'del', NS]);
+    dropSandbox(NS_PATH);
     sysctl('net.ipv4.conf.all.route_localnet', saved.localnet);
     sysctl('net.ipv4.ip_forward', saved.fwd);
   }
