@@ -294,9 +294,17 @@ export class Engine {
     return ep;
   }
 
-  /** "already published by endpoint <id>" → "... by <container name>", for people. */
+  /**
+   * For people: "already published by endpoint <id>" → "... by <container name>"; port 53 in
+   * use on the host → said to be likely tsnetd's own embedded DNS (it answers on each user
+   * network's gateway, in the host netns, so 0.0.0.0:53 cannot be published; DNAT of it would
+   * also take every container's queries to its gateway).
+   */
   private nameHolder(err: unknown): unknown {
     if (!(err instanceof ConflictError)) return err;
+    if (/port 53\/(udp|tcp) on \S+ is in use by a process of the host/.test(err.message)) {
+      return new ConflictError(`${err.message} (likely tsnetd's embedded DNS, which answers on port 53 of each network gateway: publish another host port or a host IP that is no gateway)`, err.field);
+    }
     const m = /already published by endpoint ([0-9a-f]+)/.exec(err.message);
     const holder = m?.[1] ? this.mgr.store.endpoints.get(m[1])?.sandbox : undefined;
     const name = holder ? this.mgr.store.containers.get(holder)?.name : undefined;

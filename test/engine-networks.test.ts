@@ -238,6 +238,7 @@ t('a host port a host process holds, or a host IP that is not the host\'s, is re
     await refused(['run', '-d', '--network', 'hostports', '-p', '127.0.0.1:18095:80', 'busybox', 'sleep', '300'], /port 18095\/tcp on 127\.0\.0\.1 is in use/);
     await refused(['run', '-d', '--network', 'hostports', '-p', '18096:53/udp', 'busybox', 'sleep', '300'], /port 18096\/udp on 0\.0\.0\.0 is in use/);
     await refused(['run', '-d', '--network', 'hostports', '-p', '192.0.2.55:18097:80', 'busybox', 'sleep', '300'], /192\.0\.2\.55 is not an address of this host/);
+    await refused(['run', '-d', '--network', 'hostports', '-p', '53:53/udp', 'busybox', 'sleep', '300'], /port 53\/udp on 0\.0\.0\.0 is in use by a process of the host \(likely tsnetd's embedded DNS/);
     assert.equal(await settledLinks(undefined, []), links, 'no link left');
     assert.is(await firewallDump(), rules, 'no rule left');
     assert.is((await cli(d, ['ps', '-a', '-q'])).stdout, ps, 'no container left');
