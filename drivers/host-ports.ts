@@ -34,7 +34,7 @@ export class HostPortHolds {
         taken.push(b);
       }
     } catch (err) {
-      this.drop(endpointId, taken, mine);
+      this.close(endpointId, mine, taken.map(key));
       throw err;
     }
     if (mine.size > 0) this.held.set(endpointId, mine);
@@ -44,7 +44,7 @@ export class HostPortHolds {
   /** Releases the given bindings of an endpoint (default: all of them). Idempotent. */
   release(endpointId: string, bindings?: readonly PortBinding[]): void {
     const mine = this.held.get(endpointId);
-    if (mine) this.drop(endpointId, bindings ?? [], mine, bindings === undefined);
+    if (mine) this.close(endpointId, mine, bindings ? bindings.map(key) : [...mine.keys()]);
   }
 
   /** Releases every held port (the manager closing). */
@@ -52,13 +52,9 @@ export class HostPortHolds {
     for (const id of [...this.held.keys()]) this.release(id);
   }
 
-  /** The bindings held for an endpoint, as `proto/ip/port` keys. */
-  heldKeys(endpointId: string): string[] {
-    return [...(this.held.get(endpointId)?.keys() ?? [])];
-  }
-
-  private drop(endpointId: string, bindings: readonly PortBinding[], mine: Map<string, number>, all = false): void {
-    for (const k of all ? [...mine.keys()] : bindings.map(key)) {
+  /** Closes the sockets of `keys` among the endpoint's (`mine`). */
+  private close(endpointId: string, mine: Map<string, number>, keys: readonly string[]): void {
+    for (const k of keys) {
       const fd = mine.get(k);
       if (fd === undefined) continue;
       mine.delete(k);

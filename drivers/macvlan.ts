@@ -4,7 +4,7 @@
  * The container's traffic leaves through the parent; there is no bridge and no NAT.
  */
 import * as nl from '../core/netlink/index.js';
-import { openNetns, closeNetns, isNetns, netlinkIn, withNetlinkAt } from '../core/netns/index.js';
+import { openNetns, closeNetns, isNetns, withNetlinkAt } from '../core/netns/index.js';
 import { removeLinkIn, settleRetired } from '../core/link-reaper/index.js';
 import { ConfigError, ConflictError, KernelError } from '../core/index.js';
 import { checkIfname, parseMtu, pick, rejectUnknown } from './options.js';
@@ -66,7 +66,8 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     const spec = { name: placement.ifname, kind: 'macvlan' as const, mac: ep.mac, up: true, macvlan: { parent, mode }, ...(mtu ? { mtu } : {}) };
     if (placement.kind === 'host-end') {
       await undo.step('create macvlan', () => nl.createLink(h, spec), () => nl.deleteLink(h, placement.ifname));
-      return { ifname: placement.ifname, mac: await actualMac(h, placement.ifname, mode, ep.mac), ...(mtu ? { mtu } : {}) };
+      const mac = mode === 'passthru' ? await kernelMac(h, placement.ifname, ep.mac) : ep.mac;
+      return { ifname: placement.ifname, mac, ...(mtu ? { mtu } : {}) };
     }
     // A macvlan removed from this netns a moment ago keeps its name until the reaper ran.
     await settleRetired(placement.netnsPath);
@@ -77,12 +78,7 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
       // The undo opens the netns again by its path: this fd is closed below, before the
       // caller's rollback runs (and its number may be another netns's by then).
       await undo.step('create macvlan', () => createIn(fd, spec, netnsPath), () => deleteAt(netnsPath, placement.ifname));
-      const h2 = netlinkIn(fd);
-      try {
-        mac = await actualMac(h2, placement.ifname, mode, ep.mac);
-      } finally {
-        h2.close();
-      }
+      if (mode === 'passthru') mac = await withNetlinkAt(netnsPath, (h2) => kernelMac(h2, placement.ifname, ep.mac));
       await configureInterface(fd, placement.ifname, ep, undo, false);
     } finally {
       closeNetns(fd);
@@ -121,10 +117,9 @@ async function deleteAt(path: string, ifname: string): Promise<void> {
 }
 
 /**
- * The MAC the macvlan has: the one asked for, except in passthru mode, where the kernel gives
- * the macvlan its parent's MAC (the parent's only user) whatever was asked.
+ * The MAC a passthru macvlan has: the kernel gives it its parent's (the parent's only user),
+ * whatever was asked. Other modes keep the one asked for, read back by nobody.
  */
-async function actualMac(h: nl.NlHandle, ifname: string, mode: MacvlanMode, asked: string): Promise<string> {
-  if (mode !== 'passthru') return asked;
+async function kernelMac(h: nl.NlHandle, ifname: string, asked: string): Promise<string> {
   return (await nl.getLink(h, ifname))?.mac ?? asked;
 }

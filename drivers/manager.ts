@@ -12,7 +12,7 @@ import { DYING_GROUP, linkDeletesDeferred, settleRetired, sweepRetired } from '.
 import { isNetns, withNetlinkAt } from '../core/netns/index.js';
 import { Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } from '../core/firewall/index.js';
 import { hostIpsClash, openStore, portsClash, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
-import { Ipam, cidrContains, macFromIp, normalizeIp, parseIp } from '../ipam/index.js';
+import { Ipam, cidrContains, macFromIp, normalizeIp, parseIp, type PoolSpec } from '../ipam/index.js';
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
 import { bridgeName, protectedFamilies, type BridgeOptions } from './bridge.js';
 import { isCniNetwork } from './labels.js';
@@ -51,7 +51,7 @@ export interface CreateNetworkRequest {
   /** Default: 64 random hex digits. */
   id?: string;
   /** Existing pools the new network's subnets may overlap (ipam PoolSpec.mayOverlap; CNI networks). */
-  mayOverlap?: (pool: { id: string; networkId?: string }) => boolean;
+  mayOverlap?: PoolSpec['mayOverlap'];
 }
 
 export interface NetworkInfo extends Network {
@@ -366,8 +366,10 @@ export class NetworkManager {
           report.endpointsReleased.push(row.id);
         } else {
           const ports = this.endpointInfo(row.id).ports;
-          if (ports.length > 0) await this.publishRules(ports);
-          this.holdAgain(row.id, ports);
+          if (ports.length > 0) {
+            await this.publishRules(ports);
+            this.holdAgain(row, ports);
+          }
         }
       });
     }
@@ -400,14 +402,13 @@ export class NetworkManager {
    * networks hold none) are taken again. A port a host process took meanwhile stays
    * published (the container keeps it) and is reported: DNAT takes that process's traffic.
    */
-  private holdAgain(endpointId: string, ports: readonly PortBinding[]): void {
-    const net = this.getNetwork(this.store.endpoints.get(endpointId)?.networkId ?? '');
-    if (ports.length === 0 || isCniNetwork(net.labels)) return;
+  private holdAgain(row: EndpointRow, ports: readonly PortBinding[]): void {
+    if (isCniNetwork(this.getNetwork(row.networkId).labels)) return;
     for (const p of ports) {
       try {
-        this.holds.hold(endpointId, [p]);
+        this.holds.hold(row.id, [p]);
       } catch (err) {
-        log.warn({ err, endpoint: endpointId, port: `${p.hostPort}/${p.proto} on ${p.hostIp}` }, 'a published host port was taken while tsnetd was down');
+        log.warn({ err, endpoint: row.id, port: `${p.hostPort}/${p.proto} on ${p.hostIp}` }, 'a published host port was taken while tsnetd was down');
       }
     }
   }
@@ -575,11 +576,10 @@ export class NetworkManager {
     return this.store.tx(() => {
       if (this.store.endpoints.get(id)) throw new ConflictError(`endpoint ${id} already exists`, 'id');
       const statics = req.staticIps ?? [];
-      for (const ip of statics) {
-        if (!net.subnets.some((s) => s.family === parseIp(ip).family && cidrContains(s.subnet, ip))) throw new ConfigError(`address ${ip} is in no subnet of network "${net.name}"`, 'ips');
-      }
+      const stray = statics.find((ip) => !net.subnets.some((s) => cidrContains(s.subnet, ip)));
+      if (stray) throw new ConfigError(`address ${stray} is in no subnet of network "${net.name}"`, 'ips');
       const addresses = net.subnets.flatMap((s) => {
-        const ip = statics.find((a) => parseIp(a).family === s.family && cidrContains(s.subnet, a)) ?? (s.family === 4 ? req.ipv4 : req.ipv6);
+        const ip = statics.find((a) => cidrContains(s.subnet, a)) ?? (s.family === 4 ? req.ipv4 : req.ipv6);
         if (req.preallocated) return ip && cidrContains(s.subnet, ip) ? [this.heldAddress(s, ip)] : [];
         return [this.allocate(s, id, ip)];
       });

@@ -287,7 +287,7 @@ export class Engine {
       ipv6OffWithoutAddress: true, // as Docker: an IPv4-only endpoint's interface has no IPv6
       holdHostPorts: true, // as Docker: held while published; no port a host process has, no host IP not the host's
     }).catch((err: unknown) => {
-      throw this.nameHolder(err);
+      throw this.forPeople(err);
     });
     const net = this.mgr.getNetwork(n.network);
     if (dnsServed(net)) this.names.add(net.name, { id: c.id, name: c.name, aliases: [...n.aliases, c.id.slice(0, 12)], ips: ep.addresses.map((a) => a.ip) });
@@ -300,7 +300,7 @@ export class Engine {
    * network's gateway, in the host netns, so 0.0.0.0:53 cannot be published; DNAT of it would
    * also take every container's queries to its gateway).
    */
-  private nameHolder(err: unknown): unknown {
+  private forPeople(err: unknown): unknown {
     if (!(err instanceof ConflictError)) return err;
     if (/port 53\/(udp|tcp) on \S+ is in use by a process of the host/.test(err.message)) {
       return new ConflictError(`${err.message} (likely tsnetd's embedded DNS, which answers on port 53 of each network gateway: publish another host port or a host IP that is no gateway)`, err.field);

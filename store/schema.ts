@@ -131,7 +131,6 @@ INSERT INTO pools_v3 (id, network_id, family, subnet, range_start, range_end, ga
 DROP TABLE pools;
 ALTER TABLE pools_v3 RENAME TO pools;
 CREATE INDEX pools_network ON pools(network_id);
-CREATE INDEX pools_subnet ON pools(subnet);
 `;
 
 export const MIGRATIONS: readonly string[] = [V1, V2, V3];

@@ -36,72 +36,66 @@ async function parent(name: string): Promise<void> {
 }
 const dropLink = (name: string) => run(['ip', 'link', 'del', name], { okCodes: [1] });
 
+/**
+ * Runs `fn` with a container netns and a macvlan parent in the host netns (the first end,
+ * up, of a veth pair named `parent`); both removed after.
+ */
+async function withParent(sandbox: string, master: string, fn: (ns: string) => Promise<void>): Promise<void> {
+  const ns = await newSandbox(sandbox);
+  await parent(master);
+  try {
+    await fn(ns);
+  } finally {
+    dropSandbox(ns);
+    await dropLink(master);
+  }
+}
+
 T.after(async () => {
   await cleanup(mgr, dbFile);
 });
 
-T('macvlan: an ADD that fails after the macvlan was made leaves no interface and frees its address', async () => {
-  const ns = await newSandbox('cc-mvfail');
-  await parent('ccmv0');
-  try {
-    const ipam = { type: 'host-local', ranges: [[{ subnet: '192.168.50.0/24' }]] };
-    // The route's gateway is on no connected network: the kernel refuses it last.
-    const bad = { cniVersion: '1.0.0', name: 'ccmvfail', type: 'tsnet-macvlan', master: 'ccmv0', ipam: { ...ipam, routes: [{ dst: '10.99.0.0/16', gw: '10.1.1.1' }] } };
-    const env = { CNI_CONTAINERID: 'f1', CNI_NETNS: ns };
-    const add = await cni('tsnet-macvlan', 'ADD', bad, env);
-    assert.is.not(add.exitCode, 0, add.raw);
-    assert.equal(await linkNames(ns), ['lo'], 'no interface left in the container');
-    assert.is(mgr.ipam.listPools().flatMap((p) => mgr.ipam.allocationsOf(p.id)).filter((a) => a.kind === 'endpoint').length, 0, 'no address held');
-    const good = await cni('tsnet-macvlan', 'ADD', { ...bad, ipam }, env);
-    assert.is(good.exitCode, 0, good.raw);
-    assert.is((await cni('tsnet-macvlan', 'DEL', { ...bad, ipam }, env)).exitCode, 0);
-  } finally {
-    dropSandbox(ns);
-    await dropLink('ccmv0');
-  }
-});
+T('macvlan: an ADD that fails after the macvlan was made leaves no interface and frees its address', () => withParent('cc-mvfail', 'ccmv0', async (ns) => {
+  const ipam = { type: 'host-local', ranges: [[{ subnet: '192.168.50.0/24' }]] };
+  // The route's gateway is on no connected network: the kernel refuses it last.
+  const bad = { cniVersion: '1.0.0', name: 'ccmvfail', type: 'tsnet-macvlan', master: 'ccmv0', ipam: { ...ipam, routes: [{ dst: '10.99.0.0/16', gw: '10.1.1.1' }] } };
+  const env = { CNI_CONTAINERID: 'f1', CNI_NETNS: ns };
+  const add = await cni('tsnet-macvlan', 'ADD', bad, env);
+  assert.is.not(add.exitCode, 0, add.raw);
+  assert.equal(await linkNames(ns), ['lo'], 'no interface left in the container');
+  assert.is(mgr.ipam.listPools().flatMap((p) => mgr.ipam.allocationsOf(p.id)).filter((a) => a.kind === 'endpoint').length, 0, 'no address held');
+  const good = await cni('tsnet-macvlan', 'ADD', { ...bad, ipam }, env);
+  assert.is(good.exitCode, 0, good.raw);
+  assert.is((await cni('tsnet-macvlan', 'DEL', { ...bad, ipam }, env)).exitCode, 0);
+}));
 
-T('macvlan passthru: the result has the MAC the kernel gave (the parent\'s); CHECK right after ADD passes', async () => {
-  const ns = await newSandbox('cc-mvpt');
-  await parent('ccpt0');
-  try {
-    const conf = { cniVersion: '1.0.0', name: 'ccpt', type: 'tsnet-macvlan', master: 'ccpt0', mode: 'passthru', ipam: { type: 'host-local', ranges: [[{ subnet: '192.168.51.0/24' }]] } };
-    const env = { CNI_CONTAINERID: 'p1', CNI_NETNS: ns };
-    const add = await cni('tsnet-macvlan', 'ADD', conf, env);
-    assert.is(add.exitCode, 0, add.raw);
-    const r = add.out as unknown as Result;
-    const [inNs] = await ipJson<{ address: string }[]>(ns, ['link', 'show', 'eth0']);
-    const [par] = await ipJson<{ address: string }[]>(undefined, ['link', 'show', 'ccpt0']);
-    assert.is(r.interfaces[0]?.mac, inNs?.address, 'the result\'s MAC is the interface\'s');
-    assert.is(inNs?.address, par?.address, 'passthru: the parent\'s MAC');
-    const chk = await cni('tsnet-macvlan', 'CHECK', { ...conf, prevResult: r }, env);
-    assert.is(chk.exitCode, 0, chk.raw);
-    assert.is((await cni('tsnet-macvlan', 'DEL', conf, env)).exitCode, 0);
-  } finally {
-    dropSandbox(ns);
-    await dropLink('ccpt0');
-  }
-});
+T('macvlan passthru: the result has the MAC the kernel gave (the parent\'s); CHECK right after ADD passes', () => withParent('cc-mvpt', 'ccpt0', async (ns) => {
+  const conf = { cniVersion: '1.0.0', name: 'ccpt', type: 'tsnet-macvlan', master: 'ccpt0', mode: 'passthru', ipam: { type: 'host-local', ranges: [[{ subnet: '192.168.51.0/24' }]] } };
+  const env = { CNI_CONTAINERID: 'p1', CNI_NETNS: ns };
+  const add = await cni('tsnet-macvlan', 'ADD', conf, env);
+  assert.is(add.exitCode, 0, add.raw);
+  const r = add.out as unknown as Result;
+  const [inNs] = await ipJson<{ address: string }[]>(ns, ['link', 'show', 'eth0']);
+  const [par] = await ipJson<{ address: string }[]>(undefined, ['link', 'show', 'ccpt0']);
+  assert.is(r.interfaces[0]?.mac, inNs?.address, 'the result\'s MAC is the interface\'s');
+  assert.is(inNs?.address, par?.address, 'passthru: the parent\'s MAC');
+  const chk = await cni('tsnet-macvlan', 'CHECK', { ...conf, prevResult: r }, env);
+  assert.is(chk.exitCode, 0, chk.raw);
+  assert.is((await cni('tsnet-macvlan', 'DEL', conf, env)).exitCode, 0);
+}));
 
-T('macvlan without master: the interface of an IPv6 default route on a host with no IPv4 one', async () => {
-  const ns = await newSandbox('cc-mv6');
-  await parent('cc6up0');
-  try {
-    await run(['ip', '-6', 'addr', 'add', 'fd99::2/64', 'dev', 'cc6up0', 'nodad']);
-    await run(['ip', '-6', 'route', 'add', 'default', 'via', 'fd99::1', 'dev', 'cc6up0']);
-    assert.equal(await ipJson(undefined, ['-4', 'route', 'show', 'default']), [], 'no IPv4 default route');
-    const conf = { cniVersion: '1.0.0', name: 'cc6', type: 'tsnet-macvlan', ipam: { type: 'host-local', ranges: [[{ subnet: '192.168.52.0/24' }]] } };
-    const env = { CNI_CONTAINERID: 's1', CNI_NETNS: ns };
-    const add = await cni('tsnet-macvlan', 'ADD', conf, env);
-    assert.is(add.exitCode, 0, add.raw);
-    assert.is(mgr.getNetwork('cni-macvlan-cc6').rawOptions['parent'], 'cc6up0', 'the IPv6 default route\'s interface');
-    assert.equal((await linkNames(ns)).sort(), ['eth0', 'lo']);
-    assert.is((await cni('tsnet-macvlan', 'DEL', conf, env)).exitCode, 0);
-  } finally {
-    dropSandbox(ns);
-    await dropLink('cc6up0');
-  }
-});
+T('macvlan without master: the interface of an IPv6 default route on a host with no IPv4 one', () => withParent('cc-mv6', 'cc6up0', async (ns) => {
+  await run(['ip', '-6', 'addr', 'add', 'fd99::2/64', 'dev', 'cc6up0', 'nodad']);
+  await run(['ip', '-6', 'route', 'add', 'default', 'via', 'fd99::1', 'dev', 'cc6up0']);
+  assert.equal(await ipJson(undefined, ['-4', 'route', 'show', 'default']), [], 'no IPv4 default route');
+  const conf = { cniVersion: '1.0.0', name: 'cc6', type: 'tsnet-macvlan', ipam: { type: 'host-local', ranges: [[{ subnet: '192.168.52.0/24' }]] } };
+  const env = { CNI_CONTAINERID: 's1', CNI_NETNS: ns };
+  const add = await cni('tsnet-macvlan', 'ADD', conf, env);
+  assert.is(add.exitCode, 0, add.raw);
+  assert.is(mgr.getNetwork('cni-macvlan-cc6').rawOptions['parent'], 'cc6up0', 'the IPv6 default route\'s interface');
+  assert.equal((await linkNames(ns)).sort(), ['eth0', 'lo']);
+  assert.is((await cni('tsnet-macvlan', 'DEL', conf, env)).exitCode, 0);
+}));
 
 T('CNI networks may share a subnet (bridge re-made under another name, two macvlan VLANs, tsnet-ipam); engine networks may not', async () => {
   const ns = await newSandbox('cc-ovl');

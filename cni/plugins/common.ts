@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { ConfigError, TryAgainError, isTsnetError, log } from '../../core/index.js';
 import { isNetns } from '../../core/netns/index.js';
-import { parseCidr } from '../../ipam/index.js';
+import { parseCidr, type PoolSpec } from '../../ipam/index.js';
 import { CNI_KIND_LABEL, isCniNetwork, type CreateNetworkRequest, type NetworkInfo, type NetworkManager } from '../../drivers/index.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { CniEnv } from '../skel/env.js';
@@ -31,7 +31,7 @@ export const CNI_IPAM_POOL_PREFIX = 'cni-ipam:';
  * subnet in two networks (two VLANs on macvlan; a network re-made under another name while
  * the old one's record stays). Never an engine or Docker network's.
  */
-export function cniMayOverlap(mgr: NetworkManager): (pool: { id: string; networkId?: string }) => boolean {
+export function cniMayOverlap(mgr: NetworkManager): NonNullable<PoolSpec['mayOverlap']> {
   return (p) => p.id.startsWith(CNI_IPAM_POOL_PREFIX) || (p.networkId !== undefined && isCniNetwork(mgr.store.networks.get(p.networkId)?.labels ?? {}));
 }
 
