@@ -17,7 +17,7 @@ import type { UndoStack } from './undo.js';
  * or exactly the plan's routes. Routes and addresses go away with the interface, so the
  * caller's undo (deleting the interface) covers them.
  */
-export async function configureInterface(fd: number, ifname: string, ep: Pick<EndpointPlan, 'addresses' | 'routes' | 'ipv6Off'>, undo: UndoStack, bringUp: boolean): Promise<void> {
+export async function configureInterface(fd: number, ifname: string, ep: Pick<EndpointPlan, 'addresses' | 'routes' | 'ipv6Off' | 'dad'>, undo: UndoStack, bringUp: boolean): Promise<void> {
   const { addresses: addrs, routes } = ep;
   if (ep.ipv6Off) await undo.step('disable IPv6', () => disableIpv6(fd, ifname));
   const h = netlinkIn(fd);
@@ -28,7 +28,7 @@ export async function configureInterface(fd: number, ifname: string, ep: Pick<En
     // addresses, then routes through them), and we wait for all the answers at once.
     const steps: Promise<unknown>[] = [];
     if (bringUp) steps.push(undo.step('set link up', () => nl.setLinkUp(h, ifname, true)));
-    for (const a of addrs) steps.push(undo.step(`add address ${fam(a)}`, () => nl.addAddr(h, link.index, a.cidr, { noDad: true })));
+    for (const a of addrs) steps.push(undo.step(`add address ${fam(a)}`, () => nl.addAddr(h, link.index, a.cidr, { noDad: !ep.dad })));
     if (routes) {
       for (const r of routes) steps.push(undo.step(`add route ${r.dst}`, () => addRequestedRoute(h, r, addrs, link.index)));
     } else {
@@ -38,10 +38,15 @@ export async function configureInterface(fd: number, ifname: string, ep: Pick<En
       }
     }
     await settleAll(steps);
+    const v6 = addrs.filter((a) => a.family === 6).map((a) => a.cidr);
+    if (ep.dad && v6.length > 0) await undo.step('duplicate address detection', () => nl.waitForDad(h, link.index, v6, DAD_TIMEOUT_MS));
   } finally {
     h.close();
   }
 }
+
+/** How long an attach with `dad` waits for IPv6 DAD (the reference bridge plugin's 10 s). */
+const DAD_TIMEOUT_MS = 10_000;
 
 /** disable_ipv6 on `ifname` in netns `fd`; nothing to do on a kernel without IPv6 (moby's rule too). */
 function disableIpv6(fd: number, ifname: string): void {

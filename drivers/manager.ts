@@ -46,6 +46,12 @@ export interface CreateNetworkRequest {
    * ignore that subnet; tsnet neither ignores it nor hands out its addresses silently).
    */
   ipv6?: boolean;
+  /**
+   * IPv4 on the network (a default IPv4 subnet when none is given). Default true; false
+   * makes an IPv6-only network (Docker 28's `--ipv4=false`; a CNI conf with only IPv6
+   * ranges), refused with an IPv4 subnet.
+   */
+  ipv4?: boolean;
   options?: Record<string, string>;
   labels?: Record<string, string>;
   /** Default: 64 random hex digits. */
@@ -92,6 +98,12 @@ export interface AttachRequest {
    * engine asks for it; CNI does not (the reference plugins leave IPv6 as the netns has it).
    */
   ipv6OffWithoutAddress?: boolean;
+  /**
+   * IPv6 addresses get duplicate address detection and the attach waits for it (up to 10 s;
+   * a duplicate fails the attach): CNI bridge's `enabledad`. Otherwise they are added with
+   * IFA_F_NODAD, usable at once, as Docker and the reference plugins' default do.
+   */
+  dad?: boolean;
   /**
    * Hold the published host ports while they are published (host-ports.ts): a port a host
    * process has, or a host IP that is not the host's, is refused.
@@ -236,7 +248,7 @@ export class NetworkManager {
     const driver = getDriver(req.driver ?? 'bridge');
     const parsed = driver.parseOptions(req.options ?? {});
     const ipv6 = ipv6Wanted(req);
-    const subnets = usesIpam(driver.name) ? await this.subnetRequests(req.subnets ?? [], ipv6) : [];
+    const subnets = usesIpam(driver.name) ? await this.subnetRequests(req.subnets ?? [], familiesWanted(req, ipv6)) : [];
     const id = req.id ?? randomBytes(32).toString('hex');
     const adopted = subnets.flatMap((s) => (s.poolId ? [s.poolId] : []));
     const row = this.store.tx(() => {
@@ -282,11 +294,11 @@ export class NetworkManager {
     this.ipam.assignPool(poolId, id);
   }
 
-  /** The requested subnets, or a free default one per family (avoiding routed subnets). */
-  private async subnetRequests(requested: SubnetRequest[], ipv6: boolean): Promise<SubnetRequest[]> {
+  /** The requested subnets, or a free default one per wanted family (avoiding routed subnets). */
+  private async subnetRequests(requested: SubnetRequest[], families: (4 | 6)[]): Promise<SubnetRequest[]> {
     const out = [...requested];
     const has = (f: 4 | 6) => out.some((s) => (s.subnet.includes(':') ? 6 : 4) === f);
-    for (const family of ipv6 ? [4, 6] as const : [4] as const) {
+    for (const family of families) {
       if (has(family)) continue;
       const routed = (await nl.listRoutes(nl.hostNetlink(), family)).map((r) => r.dst).filter((d) => d !== 'default');
       out.push({ subnet: this.ipam.defaultSubnet(family, routed) });
@@ -593,6 +605,7 @@ export class NetworkManager {
         id, networkId: net.id, sandbox: req.sandbox, mac, addresses,
         hostIfname: hostIfnameFor(id), ...(req.mtu ? { mtu: req.mtu } : {}), ...(req.routes ? { routes: req.routes } : {}),
         ...(req.ipv6OffWithoutAddress && !addresses.some((a) => a.family === 6) ? { ipv6Off: true } : {}),
+        ...(req.dad ? { dad: true } : {}),
       };
       this.store.endpoints.insert({
         id, networkId: net.id, sandbox: req.sandbox, ifname: req.placement.ifname, mac, addrs: addresses.map((a) => a.cidr),
@@ -715,6 +728,15 @@ function ipv6Wanted(req: CreateNetworkRequest): boolean {
   const v6 = req.subnets?.find((s) => s.subnet.includes(':'));
   if (req.ipv6 === false && v6) throw new ConfigError(`subnet ${v6.subnet} is IPv6 but IPv6 is off for network "${req.name}"`, 'ipv6');
   return req.ipv6 ?? v6 !== undefined;
+}
+
+/** The families a network to create gets a default subnet in (see CreateNetworkRequest.ipv4). */
+function familiesWanted(req: CreateNetworkRequest, ipv6: boolean): (4 | 6)[] {
+  if (req.ipv4 !== false) return ipv6 ? [4, 6] : [4];
+  const v4 = req.subnets?.find((s) => !s.subnet.includes(':'));
+  if (v4) throw new ConfigError(`subnet ${v4.subnet} is IPv4 but IPv4 is off for network "${req.name}"`, 'ipv4');
+  if (!ipv6) throw new ConfigError(`network "${req.name}" has neither IPv4 nor IPv6`, 'ipv4');
+  return [6];
 }
 
 function toNft(b: PortBinding): NftPortMapping {

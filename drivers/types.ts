@@ -66,6 +66,8 @@ export interface EndpointPlan {
   routes?: RouteRequest[];
   /** IPv6 disabled on the sandbox interface (AttachRequest.ipv6OffWithoutAddress, no IPv6 address). */
   ipv6Off?: boolean;
+  /** IPv6 addresses go through duplicate address detection, awaited (AttachRequest.dad). */
+  dad?: boolean;
 }
 
 /** What an attach produced, persisted with the endpoint. */

@@ -72,6 +72,8 @@ t('network create', async () => {
   await expectError(net({ driver: 'macvlan', options: { parent: 'nope0' } }), 'config', 'parent', /parent interface "nope0" not found/);
   await expectError(net({ driver: 'macvlan', options: {} }), 'config', 'parent', /parent/);
   await expectError(net({ driver: 'warp' }), 'config', 'driver', /unknown driver "warp"/);
+  await expectError(net({ ipv4: false, subnets: [{ subnet: '10.213.81.0/24' }] }), 'config', 'ipv4', /IPv4 but IPv4 is off/);
+  await expectError(net({ ipv4: false }), 'config', 'ipv4', /neither IPv4 nor IPv6/);
   await expectError(() => mgr.createNetwork({ name: 'good' }), 'conflict', 'name', /already exists/);
   await expectError(() => mgr.createNetwork({ name: 'no spaces' }), 'config', 'name', /invalid network name/);
 });

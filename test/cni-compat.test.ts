@@ -4,7 +4,8 @@
  * its master from an IPv6 default route, CNI networks may share a subnet (as host-local and
  * the reference plugins allow), several ranges of one subnet in a tsnet-ipam range set, one
  * static address per range set, STATUS 50 when the store cannot be opened, a malformed CNI_ARGS
- * ignored by the plugins that do not read it. In-process, as
+ * ignored by the plugins that do not read it, bridge's enabledad (DAD awaited, a duplicate
+ * refused). In-process, as
  * the daemon runs the plugins; the STATUS case execs the standalone plugin.
  */
 import { suite } from 'uvu';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { packageRoot, paths } from '../core/index.js';
 import { run } from '../core/exec/index.js';
 import { runCni } from '../cni/index.js';
-import { addrsOf, cleanup, dropSandbox, ipJson, linkNames, newManager, newSandbox } from './helpers.js';
+import { addrsOf, cleanup, dropSandbox, inNs, ipJson, linkNames, newManager, newSandbox } from './helpers.js';
 
 const { mgr, dbFile } = newManager();
 const host = { manager: () => mgr };
@@ -181,6 +182,42 @@ T('a malformed CNI_ARGS is no error for plugins that do not read it (portmap, ba
   }
   const bridge = await cni('tsnet-bridge', 'DEL', { cniVersion: '1.0.0', name: 'ccargs', type: 'tsnet-bridge', ipam: { type: 'tsnet-ipam', ranges: [[{ subnet: '10.244.0.0/24' }]] } }, env);
   assert.is((bridge.out as { code?: number } | undefined)?.code, 4, 'tsnet-bridge reads CNI_ARGS: code 4');
+});
+
+interface AddrJson { addr_info: { local: string; scope: string; tentative?: boolean; nodad?: boolean; dadfailed?: boolean }[] }
+const globalV6 = async (ns: string) => (await ipJson<AddrJson[]>(ns, ['-6', 'addr', 'show', 'dev', 'eth0']))[0]?.addr_info.filter((a) => a.scope === 'global') ?? [];
+
+T('bridge enabledad: ADD returns once DAD is over; a duplicate on the bridge fails with 102 naming it and leaves nothing; an IPv6-only conf gets no IPv4', async () => {
+  const conf = (dad: boolean) => ({ cniVersion: '1.0.0', name: 'ccdad', type: 'tsnet-bridge', bridge: 'ccdad0', enabledad: dad, ipam: { type: 'host-local', ranges: [[{ subnet: 'fd98::/64' }]] } });
+  const [a, b, holder] = [await newSandbox('cc-dad-a'), await newSandbox('cc-dad-b'), await newSandbox('cc-dad-h')];
+  try {
+    const plain = await cni('tsnet-bridge', 'ADD', conf(false), { CNI_CONTAINERID: 'd0', CNI_NETNS: a });
+    assert.is(plain.exitCode, 0, plain.raw);
+    assert.ok((await globalV6(a)).every((x) => x.nodad), 'without enabledad: added with nodad, usable at once');
+    assert.is((await cni('tsnet-bridge', 'DEL', conf(false), { CNI_CONTAINERID: 'd0', CNI_NETNS: a })).exitCode, 0);
+    const add = await cni('tsnet-bridge', 'ADD', conf(true), { CNI_CONTAINERID: 'd1', CNI_NETNS: a });
+    assert.is(add.exitCode, 0, add.raw);
+    const mine = await globalV6(a);
+    assert.is(mine.length, 1);
+    // Only the conf's family, as host-local (an IPv4 default subnet was added before).
+    assert.equal((add.out as unknown as Result).ips.map((x) => x.address), [`${mine[0]?.local}/64`]);
+    assert.ok((await addrsOf(a, 'eth0')).every((x) => x.includes(':')), 'no IPv4 address in the container');
+    assert.ok(mine.every((x) => !x.nodad && !x.tentative && !x.dadfailed), `DAD done when ADD returned: ${JSON.stringify(mine)}`);
+    // Someone else on the bridge has fd98::77 (not through tsnet): DAD finds it.
+    await run(['ip', 'link', 'add', 'ccdadh', 'master', 'ccdad0', 'up', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', holder]);
+    await inNs(holder, ['ip', 'addr', 'add', 'fd98::77/64', 'dev', 'eth0', 'nodad']);
+    await inNs(holder, ['ip', 'link', 'set', 'eth0', 'up']);
+    const dup = await cni('tsnet-bridge', 'ADD', { ...conf(true), args: { cni: { ips: ['fd98::77'] } } }, { CNI_CONTAINERID: 'd2', CNI_NETNS: b });
+    assert.is((dup.out as { code?: number } | undefined)?.code, 102, dup.raw);
+    assert.match(String((dup.out as { msg?: string }).msg), /fd98::77\/64 is already in use/);
+    assert.equal(await linkNames(b), ['lo'], 'no interface left in the container');
+    const held = mgr.ipam.listPools().flatMap((p) => mgr.ipam.allocationsOf(p.id)).filter((x) => x.kind === 'endpoint');
+    assert.is(held.length, 1, `only d1's address held: ${JSON.stringify(held)}`);
+    assert.is((await cni('tsnet-bridge', 'DEL', conf(true), { CNI_CONTAINERID: 'd1', CNI_NETNS: a })).exitCode, 0);
+  } finally {
+    await dropLink('ccdadh');
+    for (const ns of [a, b, holder]) dropSandbox(ns);
+  }
 });
 
 T('STATUS is 50 (not 100) when the standalone plugin cannot open its store, also under /proc (no hang)', async () => {

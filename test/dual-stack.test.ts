@@ -37,6 +37,20 @@ t('a dual-stack bridge network: v4 and v6 addresses, default routes, ping6 betwe
   await mgr.removeNetwork('ds');
 });
 
+t('an IPv6-only network (ipv4: false): a default IPv6 subnet and no IPv4 one, sandboxes get only IPv6 and reach each other', async () => {
+  const net = await mgr.createNetwork({ name: 'v6only', ipv4: false, ipv6: true });
+  assert.equal(net.subnets.map((s) => s.family), [6]);
+  const attach = (s: string) => mgr.attach({ network: 'v6only', sandbox: s, placement: { kind: 'netns', netnsPath: sbs[s]!, ifname: 'eth0' } });
+  const a = await attach('v6a');
+  const b = await attach('v6b');
+  assert.equal(a.addresses.map((x) => x.family), [6]);
+  assert.equal(await addrsOf(sbs['v6a'], 'eth0'), a.addresses.map((x) => x.cidr), 'no IPv4 address in the sandbox');
+  assert.ok(await canPing(sbs['v6a'], b.addresses[0]!.ip), 'ping6 a -> b');
+  await mgr.detach(a.id);
+  await mgr.detach(b.id);
+  await mgr.removeNetwork('v6only');
+});
+
 t('ipv6OffWithoutAddress (the engine, as Docker): IPv6 off on an IPv4-only endpoint\'s interface, kept with an IPv6 address or without the flag', async () => {
   await mgr.createNetwork({ name: 'v4only', subnets: [{ subnet: '10.213.91.0/24' }] });
   await mgr.createNetwork({ name: 'ds2', ipv6: true, subnets: [{ subnet: '10.213.92.0/24' }, { subnet: 'fd74:736e:6574:92::/64' }] });

@@ -119,7 +119,9 @@ async function createCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec, name:
     return set[0] as ResolvedRange;
   });
   const req: CreateNetworkRequest = {
+    // Exactly the families of the ranges, as host-local: an IPv6-only conf gets no IPv4 default.
     name, driver: spec.driver, options: spec.options, ipv6: ranges.some((r) => r.family === 6),
+    ...(ranges.length > 0 ? { ipv4: ranges.some((r) => r.family === 4) } : {}),
     labels: { 'tsnet.cni.name': spec.confName, [CNI_KIND_LABEL]: spec.kind, [FINGERPRINT]: fp },
     ...(ranges.length > 0 ? { subnets: ranges.map((r) => ({ subnet: r.subnet, ...(r.gateway ? { gateway: r.gateway } : {}) })) } : {}),
     mayOverlap: cniMayOverlap(mgr),

@@ -164,7 +164,7 @@ export function dnsFor(conf: BaseConf, ipam: IpamConf | undefined): CniDns | und
  * gateway too, except for a family whose default ipam.routes has already (as the reference
  * skips it). Returns the routes as the result lists them, defaults with their gateways.
  */
-export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; ipam: IpamConf; ipv6OffWithoutAddress?: boolean }>, host: CniHost,
+export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; ipam: IpamConf; ipv6OffWithoutAddress?: boolean; enabledad?: boolean }>, host: CniHost,
   spec: Omit<CniNetworkSpec, 'confName' | 'ranges'>, defaultGateway: boolean): Promise<{ ep: EndpointInfo; net: NetworkInfo; routes: CniRoute[]; dns: CniDns | undefined }> {
   const c = req.conf;
   const { env } = req;
@@ -184,6 +184,7 @@ export async function attachMain(req: PluginRequest<BaseConf & { mac?: string; i
     network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname },
     ...addrs, ...(mac ? { mac } : {}), routes: [...routes.map(routeRequest), ...defaults],
     ...(c.ipv6OffWithoutAddress ? { ipv6OffWithoutAddress: true } : {}),
+    ...(c.enabledad ? { dad: true } : {}), // only tsnet-bridge's schema has it, as the reference's
   });
   const addresses = inRangeOrder(ep.addresses, ranges);
   const withDefaults = [...routes, ...addresses.flatMap((a) => (a.gateway && addDefault(a.family) ? [{ dst: defaultDst(a.family), gw: a.gateway }] : []))];

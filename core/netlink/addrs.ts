@@ -3,11 +3,13 @@
  * The caller removes what it adds (delAddr), or deletes the link/netns holding it.
  */
 import { AttrStream, FlagsGet, FlagsNew, rt } from 'netlink';
+import { ConflictError, TryAgainError } from '../errors.js';
 import { AF_INET, AF_INET6, broadcast4, formatIp, parseCidr } from './encode.js';
 import { linkIndex, listLinks } from './links.js';
 import { request, requestOr, type NlHandle } from './socket.js';
 
-export interface AddrInfo { ifindex: number; ifname?: string; cidr: string; family: 4 | 6 }
+/** An address; `tentative` while IPv6 duplicate address detection runs, `dadFailed` once it found a duplicate. */
+export interface AddrInfo { ifindex: number; ifname?: string; cidr: string; family: 4 | 6; tentative?: boolean; dadFailed?: boolean }
 
 const EADDRNOTAVAIL = 99;
 const ENODEV = 19;
@@ -55,6 +57,16 @@ export async function listAddrs(h: NlHandle, ifname?: string): Promise<AddrInfo[
   const names = new Map(links.map((l) => [l.index, l.name]));
   const only = ifname === undefined ? undefined : links.find((l) => l.name === ifname)?.index;
   if (ifname !== undefined && only === undefined) return [];
+  const result = await dumpAddrs(h, only);
+  for (const info of result) {
+    const name = names.get(info.ifindex);
+    if (name !== undefined) info.ifname = name;
+  }
+  return result;
+}
+
+/** Addresses in h's netns (of link `only` when given), without names. */
+async function dumpAddrs(h: NlHandle, only?: number): Promise<AddrInfo[]> {
   const out = new AttrStream();
   rt.formatAddressMessage({ kind: 'address', data: {}, attrs: {} }, out);
   const msgs = await request(h, 'list addresses', rt.MessageType.GETADDR, out.bufs, FlagsGet.DUMP);
@@ -65,9 +77,30 @@ export async function listAddrs(h: NlHandle, ifname?: string): Promise<AddrInfo[
     const bytes = m.attrs.local ?? m.attrs.address;
     if (!bytes || (only !== undefined && ifindex !== only)) continue;
     const info: AddrInfo = { ifindex, cidr: `${formatIp(bytes)}/${m.data.prefixlen ?? 0}`, family: bytes.length === 4 ? 4 : 6 };
-    const name = names.get(ifindex);
-    if (name !== undefined) info.ifname = name;
+    // IFA_FLAGS (u32) supersedes ifa_flags (u8) when the kernel sends it.
+    const flags = m.attrs.flags ?? m.data.flags;
+    if (flags?.tentative) info.tentative = true;
+    if (flags?.dadfailed) info.dadFailed = true;
     result.push(info);
   }
   return result;
+}
+
+const DAD_POLL_MS = 50;
+
+/**
+ * Waits until IPv6 duplicate address detection is over for `cidrs` on link `ifindex` in h's
+ * netns, polling as the reference plugins' SettleAddresses does. ConflictError naming the
+ * address when DAD found a duplicate; TryAgainError after `timeoutMs`.
+ */
+export async function waitForDad(h: NlHandle, ifindex: number, cidrs: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const mine = (await dumpAddrs(h, ifindex)).filter((a) => cidrs.includes(a.cidr));
+    const dup = mine.find((a) => a.dadFailed);
+    if (dup) throw new ConflictError(`IPv6 address ${dup.cidr} is already in use on the link (duplicate address detection failed)`);
+    if (!mine.some((a) => a.tentative)) return;
+    if (Date.now() >= deadline) throw new TryAgainError(`IPv6 duplicate address detection for ${cidrs.join(', ')} did not finish within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, DAD_POLL_MS));
+  }
 }

@@ -9,7 +9,7 @@ export {
   renameLink, moveLinkToNetns, retireLink, setLinkGroup, deleteLinkGroup, setBridgePortHairpin, linkIndex,
   type LinkKind, type LinkInfo, type CreateLinkSpec,
 } from './links.js';
-export { addAddr, delAddr, listAddrs, type AddrInfo } from './addrs.js';
+export { addAddr, delAddr, listAddrs, waitForDad, type AddrInfo } from './addrs.js';
 export { addRoute, delRoute, listRoutes, RT_TABLE_MAIN, type RouteSpec } from './routes.js';
 export {
   addNeigh, delNeigh, addFdb, delFdb, listNeighs, listFdb,
