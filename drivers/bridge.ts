@@ -6,10 +6,10 @@
  */
 import * as nl from '../core/netlink/index.js';
 import { openNetns, closeNetns, sysctlSet } from '../core/netns/index.js';
-import { removeVeth } from '../core/link-reaper/index.js';
+import { removeVeth, settleRetired } from '../core/link-reaper/index.js';
 import { ConfigError, ConflictError, KernelError } from '../core/index.js';
-import { checkIfname, hostMacFor, parseBool, parseIpv4, parseMtu, parseQueues, pick, rejectUnknown, stableMac } from './options.js';
-import { configureInterface, checkInterface, settleAll } from './configure.js';
+import { checkBridgeName, hostMacFor, parseBool, parseIpv4, parseMtu, parseQueues, pick, rejectUnknown, stableMac } from './options.js';
+import { configureInterface, checkInterface, disableIpv6, settleAll } from './configure.js';
 import { isCniNetwork } from './labels.js';
 import type { Driver, Network, Placement } from './types.js';
 
@@ -129,7 +129,7 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     const gw4 = pick(raw, 'com.docker.network.bridge.gateway_mode_ipv4', 'gateway_mode_ipv4');
     const gw6 = pick(raw, 'com.docker.network.bridge.gateway_mode_ipv6', 'gateway_mode_ipv6');
     return {
-      ...(name ? { bridge: checkIfname(name[1], name[0]) } : {}),
+      ...(name ? { bridge: checkBridgeName(name[1], name[0]) } : {}),
       icc: icc ? parseBool(icc[1], icc[0]) : true,
       masquerade: masq ? parseBool(masq[1], masq[0]) : true,
       ...(hostIp ? { hostBindingIp: parseIpv4(hostIp[1], hostIp[0]) } : {}),
@@ -155,8 +155,12 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     sysctlSet('net.ipv4.ip_forward', '1');
     sysctlSet(`net/ipv4/conf/${name}/route_localnet`, '1');
     if (net.ipv6) sysctlSet('net.ipv6.conf.all.forwarding', '1');
-    // ICC off is enforced by iptables on bridged frames: bridge-nf (per netns) must be on.
-    if (!net.options.icc) sysctlSet('net.bridge.bridge-nf-call-iptables', '1');
+    // ICC off is enforced by iptables on bridged frames: bridge-nf (per netns) must be on,
+    // for ip6tables too on an IPv6 network (hardened hosts turn bridge-nf-call-ip6tables off).
+    if (!net.options.icc) {
+      sysctlSet('net.bridge.bridge-nf-call-iptables', '1');
+      if (net.ipv6) sysctlSet('net.bridge.bridge-nf-call-ip6tables', '1');
+    }
   },
 
   async removeNetwork(net, others) {
@@ -185,7 +189,7 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     // DAD/MLD/RS work on hundreds of ports contends for the kernel's rtnl lock), then one
     // request sets hairpin and brings it up.
     const hostEnd = () => {
-      sysctlSet(`net/ipv6/conf/${ep.hostIfname}/disable_ipv6`, '1');
+      disableIpv6(undefined, ep.hostIfname);
       return nl.setBridgePortHairpin(h, ep.hostIfname, net.options.hairpin, { up: true });
     };
     // One request: host end enslaved, peer created in the sandbox under its final name
@@ -206,6 +210,8 @@ export const bridgeDriver: Driver<BridgeOptions> = {
       await undo.step('set up host end', hostEnd);
       return { hostIfname: ep.hostIfname, ifname: placement.ifname, mac: ep.mac, ...(mtu ? { mtu } : {}) };
     }
+    // A macvlan detached from this netns a moment ago keeps the name until the reaper ran.
+    await settleRetired(placement.netnsPath);
     const fd = openNetns(placement.netnsPath);
     try {
       await undo.step('create veth', () => explainCreate(veth(fd), bridge, ep.hostIfname, placement), deleteVeth);
@@ -221,7 +227,7 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     // The peer (in the sandbox or, for host-end, wherever the caller moved it) goes with it;
     // a vanished netns already destroyed both ends. In tsnetd the deletion finishes later
     // (core/link-reaper): both ends are down and renamed when this resolves.
-    await removeVeth(ep.hostIfname, placement.kind === 'netns' ? placement.netnsPath : undefined);
+    await removeVeth(ep.hostIfname, placement.kind === 'netns' && !placement.replaced ? placement.netnsPath : undefined);
   },
 
   async check(net, ep, placement) {

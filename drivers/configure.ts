@@ -5,7 +5,7 @@
  * kernel drops its addresses and routes with it.
  */
 import * as nl from '../core/netlink/index.js';
-import { openNetns, closeNetns, netlinkIn, sysctlSet } from '../core/netns/index.js';
+import { openNetns, closeNetns, netlinkIn, sysctlSet, withNetlinkAt } from '../core/netns/index.js';
 import { ConflictError, KernelError } from '../core/index.js';
 import type { EndpointAddress, EndpointPlan, RouteRequest } from './types.js';
 import type { UndoStack } from './undo.js';
@@ -13,11 +13,11 @@ import type { UndoStack } from './undo.js';
 /**
  * In netns `fd`: `ifname` without IPv6 when the plan says so, up (unless the driver created
  * it up), its addresses, and a default route per family with a gateway unless the sandbox
- * already has one (a sandbox on several networks keeps the first network's, as Docker does),
- * or exactly the plan's routes. Routes and addresses go away with the interface, so the
+ * already has one (a sandbox on several networks keeps the first network's, as Docker does)
+ * and the network is not internal, or exactly the plan's routes. Routes and addresses go away with the interface, so the
  * caller's undo (deleting the interface) covers them.
  */
-export async function configureInterface(fd: number, ifname: string, ep: Pick<EndpointPlan, 'addresses' | 'routes' | 'ipv6Off' | 'dad'>, undo: UndoStack, bringUp: boolean): Promise<void> {
+export async function configureInterface(fd: number, ifname: string, ep: Pick<EndpointPlan, 'addresses' | 'routes' | 'ipv6Off' | 'dad' | 'noDefaultRoute'>, undo: UndoStack, bringUp: boolean): Promise<void> {
   const { addresses: addrs, routes } = ep;
   if (ep.ipv6Off) await undo.step('disable IPv6', () => disableIpv6(fd, ifname));
   const h = netlinkIn(fd);
@@ -31,7 +31,7 @@ export async function configureInterface(fd: number, ifname: string, ep: Pick<En
     for (const a of addrs) steps.push(undo.step(`add address ${fam(a)}`, () => nl.addAddr(h, link.index, a.cidr, { noDad: !ep.dad })));
     if (routes) {
       for (const r of routes) steps.push(undo.step(`add route ${r.dst}`, () => addRequestedRoute(h, r, addrs, link.index)));
-    } else {
+    } else if (!ep.noDefaultRoute) {
       for (const a of addrs) {
         const gateway = a.gateway;
         if (gateway) steps.push(undo.step(`add default route ${fam(a)}`, () => addDefaultRoute(h, a.family, gateway, link.index)));
@@ -48,8 +48,11 @@ export async function configureInterface(fd: number, ifname: string, ep: Pick<En
 /** How long an attach with `dad` waits for IPv6 DAD (the reference bridge plugin's 10 s). */
 const DAD_TIMEOUT_MS = 10_000;
 
-/** disable_ipv6 on `ifname` in netns `fd`; nothing to do on a kernel without IPv6 (moby's rule too). */
-function disableIpv6(fd: number, ifname: string): void {
+/**
+ * disable_ipv6 on `ifname` in netns `fd` (the caller's without one); nothing to do where the
+ * kernel made no IPv6 for it (moby's rule too): a kernel without IPv6, or an MTU below 1280.
+ */
+export function disableIpv6(fd: number | undefined, ifname: string): void {
   try {
     sysctlSet(`net/ipv6/conf/${ifname}/disable_ipv6`, '1', fd);
   } catch (err) {
@@ -90,6 +93,14 @@ async function addDefaultRoute(h: nl.NlHandle, family: 4 | 6, gateway: string, d
   } catch (err) {
     if (!(err instanceof KernelError && err.errno === 17)) throw err;
   }
+}
+
+/** In the sandbox netns at `path`: a default route of `family` via `gateway` on `ifname` unless one exists. */
+export async function addDefaultRouteAt(path: string, ifname: string, family: 4 | 6, gateway: string): Promise<void> {
+  await withNetlinkAt(path, async (h) => {
+    const link = await nl.getLink(h, ifname);
+    if (link) await addDefaultRoute(h, family, gateway, link.index);
+  });
 }
 
 /** In the sandbox netns at `path`: the interface exists with the planned MAC and addresses. */

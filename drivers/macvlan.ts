@@ -50,9 +50,7 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     if (parent.linkType !== 'ether') {
       throw new ConfigError(`parent interface "${net.options.parent}" has link type ${parent.linkType ?? 'unknown'}, not ether: macvlan needs an Ethernet device`, 'parent');
     }
-    if (net.options.mtu !== undefined && net.options.mtu > parent.mtu) {
-      throw new ConfigError(`mtu ${net.options.mtu} is larger than parent ${net.options.parent}'s ${parent.mtu}`, 'mtu');
-    }
+    if (net.options.mtu !== undefined) await checkParentMtu(nl.hostNetlink(), net.options.parent, net.options.mtu, parent);
   },
 
   async removeNetwork() {
@@ -63,6 +61,7 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     const h = nl.hostNetlink();
     const { parent, mode } = net.options;
     const mtu = ep.mtu ?? net.options.mtu;
+    if (ep.mtu !== undefined) await checkParentMtu(h, parent, ep.mtu);
     const spec = { name: placement.ifname, kind: 'macvlan' as const, mac: ep.mac, up: true, macvlan: { parent, mode }, ...(mtu ? { mtu } : {}) };
     if (placement.kind === 'host-end') {
       await undo.step('create macvlan', () => nl.createLink(h, spec), () => nl.deleteLink(h, placement.ifname));
@@ -91,7 +90,9 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
       await nl.deleteLink(nl.hostNetlink(), placement.ifname);
       return;
     }
-    // A vanished netns took the macvlan with it; in tsnetd the deletion finishes later.
+    // A vanished netns took the macvlan with it; in tsnetd the deletion finishes later. A
+    // netns now at the path is someone else's: its interface of that name is not ours.
+    if (placement.replaced) return;
     await removeLinkIn(placement.netnsPath, placement.ifname);
   },
 
@@ -122,4 +123,10 @@ async function deleteAt(path: string, ifname: string): Promise<void> {
  */
 async function kernelMac(h: nl.NlHandle, ifname: string, asked: string): Promise<string> {
   return (await nl.getLink(h, ifname))?.mac ?? asked;
+}
+
+/** A macvlan's MTU may not exceed its parent's (the kernel's EINVAL would not say so). */
+async function checkParentMtu(h: nl.NlHandle, parent: string, mtu: number, link?: nl.LinkInfo): Promise<void> {
+  const p = link ?? await nl.getLink(h, parent);
+  if (p && mtu > p.mtu) throw new ConfigError(`mtu ${mtu} is larger than parent ${parent}'s ${p.mtu}`, 'mtu');
 }

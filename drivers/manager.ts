@@ -6,7 +6,8 @@
  * All kernel work happens in the process's netns (the "host") and the sandboxes' netns.
  */
 import { randomBytes } from 'node:crypto';
-import { ConfigError, ConflictError, KernelError, NotFoundError, paths, withContext, log } from '../core/index.js';
+import { statSync } from 'node:fs';
+import { ConfigError, ConflictError, KernelError, NotFoundError, TryAgainError, paths, withContext, log } from '../core/index.js';
 import * as nl from '../core/netlink/index.js';
 import { DYING_GROUP, linkDeletesDeferred, settleRetired, sweepRetired } from '../core/link-reaper/index.js';
 import { isNetns, withNetlinkAt } from '../core/netns/index.js';
@@ -16,10 +17,11 @@ import { Ipam, cidrContains, macFromIp, normalizeIp, parseIp, type PoolSpec } fr
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
 import { bridgeName, protectedFamilies, type BridgeOptions } from './bridge.js';
 import { isCniNetwork } from './labels.js';
-import { checkIfname, checkMac, hostIfnameFor } from './options.js';
+import { checkIfname, checkMac, hostIfnameFor, parseMtu } from './options.js';
 import { HostPortHolds, hostPortFree } from './host-ports.js';
 import { expandPorts, validatePortRequest, type PortBinding, type PortRequest, type Proto } from './ports.js';
 import { UndoStack } from './undo.js';
+import { addDefaultRouteAt } from './configure.js';
 import type { EndpointAddress, EndpointPlan, Network, NetworkSubnet, Placement, RouteRequest } from './types.js';
 
 export interface SubnetRequest {
@@ -130,7 +132,12 @@ interface EndpointOptions {
   addresses: EndpointAddress[];
   mtu: number | null;
   hostIfname: string;
+  /** The sandbox netns's inode at attach (netns placement; rows made before it have none). */
+  netnsIno?: number;
 }
+
+/** The inode of what is at `path` (a netns bind mount: the netns's), or undefined. */
+const inodeAt = (path: string): number | undefined => statSync(path, { throwIfNoEntry: false })?.ino;
 
 export interface ReconcileReport {
   networksRestored: string[];
@@ -212,9 +219,13 @@ export class NetworkManager {
   async removeNetwork(idOrName: string): Promise<void> {
     const net = this.getNetwork(idOrName);
     await withContext(`remove network "${net.name}"`, async () => {
-      const eps = this.store.endpoints.listByNetwork(net.id);
-      if (eps.length > 0) throw new ConflictError(`network "${net.name}" has ${eps.length} active endpoint(s)`);
-      this.store.networks.update(net.id, { state: 'removing' });
+      // One transaction with attach's (recordEndpoint): an attach either came first and is
+      // counted here, or comes after and finds the network removing.
+      this.store.tx(() => {
+        const eps = this.store.endpoints.listByNetwork(net.id);
+        if (eps.length > 0) throw new ConflictError(`network "${net.name}" has ${eps.length} active endpoint(s)`);
+        this.store.networks.update(net.id, { state: 'removing' });
+      });
       await this.undoNetwork(net, getDriver(net.driver));
     });
   }
@@ -236,7 +247,9 @@ export class NetworkManager {
     if (parseIp(ip, field).family !== family) throw new ConfigError(`${ip} is not an IPv${family} address`, field);
     const subnets = net.subnets.filter((s) => s.family === family);
     if (subnets.length === 0) throw new ConfigError(`network "${net.name}" has no IPv${family} subnet for ${ip}`, field);
-    for (const s of subnets) this.ipam.checkAddress(s.poolId, ip, field);
+    // The subnet holding it (a network may have several of a family); else the first one's error.
+    const s = subnets.find((x) => cidrContains(x.subnet, ip)) ?? subnets[0];
+    if (s) this.ipam.checkAddress(s.poolId, ip, field);
   }
 
   listNetworks(): NetworkInfo[] {
@@ -248,12 +261,13 @@ export class NetworkManager {
     const driver = getDriver(req.driver ?? 'bridge');
     const parsed = driver.parseOptions(req.options ?? {});
     const ipv6 = ipv6Wanted(req);
-    const subnets = usesIpam(driver.name) ? await this.subnetRequests(req.subnets ?? [], familiesWanted(req, ipv6)) : [];
+    const defaults = usesIpam(driver.name) ? await this.defaultSubnetPicker(req.subnets ?? [], familiesWanted(req, ipv6)) : () => [];
     const id = req.id ?? randomBytes(32).toString('hex');
-    const adopted = subnets.flatMap((s) => (s.poolId ? [s.poolId] : []));
+    const adopted = (req.subnets ?? []).flatMap((s) => (s.poolId ? [s.poolId] : []));
     const row = this.store.tx(() => {
       if (this.store.networks.get(req.name)) throw new ConflictError(`network "${req.name}" already exists`, 'name');
       if (driver.name === 'bridge') this.checkBridgeFree(req, id, parsed as BridgeOptions);
+      const subnets = usesIpam(driver.name) ? [...(req.subnets ?? []), ...defaults()] : [];
       const r = this.store.networks.insert({
         id, name: req.name, driver: driver.name, options: { raw: req.options ?? {}, parsed, ...(adopted.length > 0 ? { adoptedPools: adopted } : {}) },
         internal: req.internal ?? false, ipv6, labels: req.labels ?? {}, state: 'creating',
@@ -294,16 +308,15 @@ export class NetworkManager {
     this.ipam.assignPool(poolId, id);
   }
 
-  /** The requested subnets, or a free default one per wanted family (avoiding routed subnets). */
-  private async subnetRequests(requested: SubnetRequest[], families: (4 | 6)[]): Promise<SubnetRequest[]> {
-    const out = [...requested];
-    const has = (f: 4 | 6) => out.some((s) => (s.subnet.includes(':') ? 6 : 4) === f);
-    for (const family of families) {
-      if (has(family)) continue;
-      const routed = (await nl.listRoutes(nl.hostNetlink(), family)).map((r) => r.dst).filter((d) => d !== 'default');
-      out.push({ subnet: this.ipam.defaultSubnet(family, routed) });
-    }
-    return out;
+  /**
+   * What picks a free default subnet for each wanted family the request has none of
+   * (avoiding routed subnets): the routes are read now, the pick is made inside the
+   * caller's transaction, which creates the pools, so two creates never pick one subnet.
+   */
+  private async defaultSubnetPicker(requested: SubnetRequest[], families: (4 | 6)[]): Promise<() => SubnetRequest[]> {
+    const missing = families.filter((f) => !requested.some((s) => (s.subnet.includes(':') ? 6 : 4) === f));
+    const routed = await Promise.all(missing.map(async (f) => (await nl.listRoutes(nl.hostNetlink(), f)).map((r) => r.dst).filter((d) => d !== 'default')));
+    return () => missing.map((f, i) => ({ subnet: this.ipam.defaultSubnet(f, routed[i] ?? []) }));
   }
 
   /** Best-effort teardown of a network (rollback of create, or remove). */
@@ -403,7 +416,9 @@ export class NetworkManager {
    */
   private async sandboxGone(endpointId: string): Promise<boolean> {
     const ep = this.endpointInfo(endpointId);
-    if (ep.placement.kind === 'netns') return !isNetns(ep.placement.netnsPath);
+    const row = this.store.endpoints.get(endpointId);
+    const placement = row ? placementNow(row) : ep.placement;
+    if (placement.kind === 'netns') return placement.replaced === true || !isNetns(placement.netnsPath);
     const h = nl.hostNetlink();
     if (await nl.getLink(h, ep.placement.ifname)) return true;
     return ep.hostIfname !== undefined && !(await nl.getLink(h, ep.hostIfname));
@@ -497,13 +512,15 @@ export class NetworkManager {
     await withContext(`detach endpoint ${endpointId.slice(0, 12)} from "${net.name}"`, async () => {
       this.store.endpoints.update(row.id, { state: 'detaching' });
       const ep = this.endpointInfo(row.id);
+      ep.placement = placementNow(row);
       if (ep.ports.length > 0) await this.unpublishRules(ep.ports);
       this.holds.release(row.id); // after the DNAT rules: the port is never free while DNATed
       const driver = getDriver(net.driver);
-      const sweep = driver.retiresInSandbox && ep.placement.kind === 'netns' ? ep.placement.netnsPath : undefined;
+      const sweep = driver.retiresInSandbox && ep.placement.kind === 'netns' && !ep.placement.replaced ? ep.placement.netnsPath : undefined;
       const intent = sweep === undefined ? undefined : this.store.intents.begin(SWEEP_INTENT, sweep);
       await driver.detach(net, this.planOf(row), ep.placement);
       this.forgetEndpoint(row.id);
+      if (ep.placement.kind === 'netns' && !ep.placement.replaced) await this.handOverDefaultRoutes(row, net, ep.placement.netnsPath);
       // Closed once the reaper has deleted the retired link (not awaited: DEL answers first);
       // at once when deletes are not deferred (the link is gone already).
       if (sweep !== undefined && intent !== undefined) {
@@ -511,6 +528,31 @@ export class NetworkManager {
         else void settleRetired(sweep).then(() => this.store.intents.done(intent)).catch((err: unknown) => log.warn({ err, netns: sweep }, 'cannot close sandbox sweep intent'));
       }
     });
+  }
+
+  /**
+   * After `left` was detached from a sandbox that has other endpoints: a default route per
+   * family `left` could have carried, through the first other endpoint with a gateway of
+   * that family, as Docker moves the gateway (else the sandbox keeps no default route).
+   * EEXIST: the sandbox still has one. Not for CNI networks (the runtime owns their routes)
+   * nor internal ones. Best effort: the detach is done whatever happens here.
+   */
+  private async handOverDefaultRoutes(left: EndpointRow, net: NetworkInfo, netnsPath: string): Promise<void> {
+    if (left.sandbox === undefined || net.internal || isCniNetwork(net.labels) || !isNetns(netnsPath)) return;
+    const families = new Set(this.planOf(left).addresses.filter((a) => a.gateway).map((a) => a.family));
+    if (families.size === 0) return;
+    for (const other of this.store.endpoints.listBySandbox(left.sandbox)) {
+      const o = other.options as unknown as EndpointOptions;
+      const onet = this.store.networks.get(other.networkId);
+      if (other.state !== 'attached' || o.placement.kind !== 'netns' || o.placement.netnsPath !== netnsPath) continue;
+      if (!onet || onet.internal || isCniNetwork(onet.labels)) continue;
+      for (const a of o.addresses) {
+        if (!a.gateway || !families.delete(a.family)) continue;
+        const ifname = other.ifname ?? o.placement.ifname;
+        await addDefaultRouteAt(netnsPath, ifname, a.family, a.gateway)
+          .catch((err: unknown) => log.warn({ err, netns: netnsPath, ifname }, 'cannot move the default route to another endpoint'));
+      }
+    }
   }
 
   /**
@@ -544,16 +586,22 @@ export class NetworkManager {
     ports.forEach((p, i) => validatePortRequest(p, `ports[${i}]`));
     if (ports.length === 0) return [];
     const net = this.getNetwork(row.networkId);
-    if (net.driver !== 'bridge') throw new ConfigError(`port publishing needs a bridge network, "${net.name}" is ${net.driver}`, 'ports');
+    checkPublishable(net, ports);
     const v4 = this.planOf(row).addresses.find((a) => a.family === 4);
-    const bindings = this.store.tx(() => this.reservePorts(net, endpointId, v4?.ip, ports, opts.holdHostPorts));
+    // A port this endpoint already publishes may be asked again (idempotent): a failure
+    // releases only the rows this call made, the earlier publish stays whole.
+    const { bindings, fresh } = this.store.tx(() => {
+      const had = new Set(this.store.ports.list({ endpointId }).map(portKey));
+      const all = this.reservePorts(net, endpointId, v4?.ip, ports, opts.holdHostPorts);
+      return { bindings: all, fresh: all.filter((b) => !had.has(portKey(b))) };
+    });
     let held: PortBinding[] = [];
     try {
       if (opts.holdHostPorts) held = this.holds.hold(endpointId, bindings);
       await this.publishRules(bindings);
     } catch (err) {
       this.holds.release(endpointId, held);
-      this.store.tx(() => bindings.forEach((b) => this.store.ports.release(b.proto, b.hostIp, b.hostPort)));
+      this.store.tx(() => fresh.forEach((b) => this.store.ports.release(b.proto, b.hostIp, b.hostPort)));
       throw err;
     }
     return bindings;
@@ -580,39 +628,68 @@ export class NetworkManager {
   /** Validates the request, then in one transaction allocates addresses and ports and records the endpoint. */
   private recordEndpoint(net: NetworkInfo, req: AttachRequest): { plan: EndpointPlan; bindings: PortBinding[] } {
     checkIfname(req.placement.ifname, 'ifname');
-    if (req.mac !== undefined) checkMac(req.mac, 'mac');
+    const reqMac = req.mac === undefined ? undefined : checkMac(req.mac, 'mac'); // lower case, as the kernel shows it
+    if (req.mtu !== undefined) parseMtu(req.mtu, 'mtu');
     const ports = req.ports ?? [];
     ports.forEach((p, i) => validatePortRequest(p, `ports[${i}]`));
-    if (ports.length > 0 && net.driver !== 'bridge') throw new ConfigError(`port publishing needs a bridge network, "${net.name}" is ${net.driver}`, 'ports');
+    checkPublishable(net, ports);
     const id = req.id ?? randomBytes(32).toString('hex');
+    const netnsIno = req.placement.kind === 'netns' ? inodeAt(req.placement.netnsPath) : undefined;
     return this.store.tx(() => {
+      checkUsable(net, this.store.networks.get(net.id)?.state);
       if (this.store.endpoints.get(id)) throw new ConflictError(`endpoint ${id} already exists`, 'id');
       const statics = req.staticIps ?? [];
       const stray = statics.find((ip) => !net.subnets.some((s) => cidrContains(s.subnet, ip)));
       if (stray) throw new ConfigError(`address ${stray} is in no subnet of network "${net.name}"`, 'ips');
-      const addresses = net.subnets.flatMap((s) => {
-        const ip = statics.find((a) => cidrContains(s.subnet, a)) ?? (s.family === 4 ? req.ipv4 : req.ipv6);
-        if (req.preallocated) return ip && cidrContains(s.subnet, ip) ? [this.heldAddress(s, ip)] : [];
-        return [this.allocate(s, id, ip)];
-      });
+      const addresses = req.preallocated || isCniNetwork(net.labels)
+        ? net.subnets.flatMap((s) => {
+          const ip = statics.find((a) => cidrContains(s.subnet, a)) ?? (s.family === 4 ? req.ipv4 : req.ipv6);
+          if (req.preallocated) return ip && cidrContains(s.subnet, ip) ? [this.heldAddress(s, ip)] : [];
+          return [this.allocate(s, id, ip)]; // CNI: one address per range set (subnet)
+        })
+        : ([4, 6] as const).flatMap((f) => this.allocateFamily(net, f, id, f === 4 ? req.ipv4 : req.ipv6));
       for (const [f, ip] of [[4, req.ipv4], [6, req.ipv6]] as const) {
         if (ip && !net.subnets.some((s) => s.family === f)) throw new ConfigError(`network "${net.name}" has no IPv${f} subnet for ${ip}`, f === 4 ? 'ipv4' : 'ipv6');
         if (ip && req.preallocated && !addresses.some((a) => a.family === f)) throw new ConfigError(`address ${ip} is in no subnet of network "${net.name}"`, f === 4 ? 'ipv4' : 'ipv6');
       }
       const v4 = addresses.find((a) => a.family === 4);
-      const mac = req.mac ?? (v4 ? macFromIp(v4.ip) : randomMac());
+      const mac = reqMac ?? (v4 ? macFromIp(v4.ip) : randomMac());
       const plan: EndpointPlan = {
         id, networkId: net.id, sandbox: req.sandbox, mac, addresses,
         hostIfname: hostIfnameFor(id), ...(req.mtu ? { mtu: req.mtu } : {}), ...(req.routes ? { routes: req.routes } : {}),
         ...(req.ipv6OffWithoutAddress && !addresses.some((a) => a.family === 6) ? { ipv6Off: true } : {}),
         ...(req.dad ? { dad: true } : {}),
+        ...(net.internal ? { noDefaultRoute: true } : {}),
       };
       this.store.endpoints.insert({
         id, networkId: net.id, sandbox: req.sandbox, ifname: req.placement.ifname, mac, addrs: addresses.map((a) => a.cidr),
-        options: { placement: req.placement, addresses, mtu: req.mtu ?? null, hostIfname: plan.hostIfname }, state: 'attaching',
+        options: { placement: req.placement, addresses, mtu: req.mtu ?? null, hostIfname: plan.hostIfname, ...(netnsIno === undefined ? {} : { netnsIno }) }, state: 'attaching',
       });
       return { plan, bindings: this.reservePorts(net, id, v4?.ip, ports, req.holdHostPorts) };
     });
+  }
+
+  /**
+   * One address of `family` (none when the network has no subnet of it), as Docker gives
+   * an endpoint: from the subnet holding `ip` when asked, else from the first subnet with a
+   * free address, in the network's order. ConfigError when `ip` is in none of them.
+   */
+  private allocateFamily(net: NetworkInfo, family: 4 | 6, owner: string, ip: string | undefined): EndpointAddress[] {
+    const subnets = net.subnets.filter((s) => s.family === family);
+    if (subnets.length === 0) return [];
+    if (ip !== undefined) {
+      const s = subnets.find((x) => cidrContains(x.subnet, ip));
+      if (!s) throw new ConfigError(`address ${ip} is in no subnet of network "${net.name}"`, family === 4 ? 'ipv4' : 'ipv6');
+      return [this.allocate(s, owner, ip)];
+    }
+    for (const [i, s] of subnets.entries()) {
+      try {
+        return [this.allocate(s, owner, undefined)];
+      } catch (err) {
+        if (!(err instanceof ConflictError) || i === subnets.length - 1) throw err; // full: the next subnet
+      }
+    }
+    return [];
   }
 
   private allocate(s: NetworkSubnet, owner: string, ip: string | undefined): EndpointAddress {
@@ -738,6 +815,38 @@ function familiesWanted(req: CreateNetworkRequest, ipv6: boolean): (4 | 6)[] {
   if (!ipv6) throw new ConfigError(`network "${req.name}" has neither IPv4 nor IPv6`, 'ipv4');
   return [6];
 }
+
+/**
+ * Ports can be published on a bridge network that is not internal: an internal network
+ * has no DNAT nor masquerade and drops traffic from outside, so its ports would be held
+ * and reach nothing (Docker publishes nothing there either).
+ */
+function checkPublishable(net: NetworkInfo, ports: readonly PortRequest[]): void {
+  if (ports.length === 0) return;
+  if (net.driver !== 'bridge') throw new ConfigError(`port publishing needs a bridge network, "${net.name}" is ${net.driver}`, 'ports');
+  if (net.internal) throw new ConfigError(`network "${net.name}" is internal: nothing from outside reaches it, so it publishes no ports`, 'ports');
+}
+
+/** An attach goes to a network whose creation finished and that is not being removed (state read in the attach's transaction). */
+function checkUsable(net: NetworkInfo, state: string | undefined): void {
+  if (state === 'ready') return;
+  if (state === 'creating') throw new TryAgainError(`network "${net.name}" is still being created`);
+  throw new ConflictError(`network "${net.name}" is being removed`, 'network');
+}
+
+/**
+ * The endpoint's placement, marked `replaced` when the netns at its path is not the one it
+ * was attached to (engine sandbox paths are reused: a stale endpoint's detach must not
+ * delete the interface of the same name in the new one).
+ */
+function placementNow(row: EndpointRow): Placement {
+  const o = row.options as unknown as EndpointOptions;
+  const p = o.placement;
+  if (p.kind !== 'netns' || o.netnsIno === undefined || inodeAt(p.netnsPath) === o.netnsIno) return p;
+  return { ...p, replaced: true };
+}
+
+const portKey = (b: { proto: string; hostIp: string; hostPort: number }) => `${b.proto}/${b.hostIp}/${b.hostPort}`;
 
 function toNft(b: PortBinding): NftPortMapping {
   return { proto: b.proto, ...(b.hostIp === '0.0.0.0' || b.hostIp === '::' ? {} : { hostIp: b.hostIp }), hostPort: b.hostPort, containerIp: b.containerIp, containerPort: b.containerPort };

@@ -7,7 +7,19 @@ import { formatIp, parseIp, type IpValue } from '../ipam/index.js';
 export function checkIfname(name: string, field: string): string {
   if (name.length === 0) throw new ConfigError(`${field}: interface name is empty`, field);
   if (Buffer.byteLength(name) > 15) throw new ConfigError(`${field}: interface name "${name}" is longer than 15 bytes`, field);
-  if (name === '.' || name === '..' || /[/:\s]/.test(name)) throw new ConfigError(`${field}: invalid interface name "${name}"`, field);
+  // '%' makes the kernel number the name (eth%d -> eth0): tsnet would not know what it made.
+  // 'all' and 'default' are the names of the sysctl folders every interface has beside its own.
+  if (['.', '..', 'all', 'default'].includes(name) || /[/:%\s]/.test(name)) throw new ConfigError(`${field}: invalid interface name "${name}"`, field);
+  return name;
+}
+
+/**
+ * A bridge's name: also written into firewall rules (`-i`/`-o`), which core/firewall takes
+ * only in letters, digits, '_', '.' and '-'. Checked before anything is made.
+ */
+export function checkBridgeName(name: string, field: string): string {
+  checkIfname(name, field);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new ConfigError(`${field}: bridge name "${name}" may hold only letters, digits, "_", "." and "-" (firewall rules name it)`, field);
   return name;
 }
 

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../core/index.js';
-import { expandPorts, parsePortSpec, EPHEMERAL_FIRST, EPHEMERAL_LAST } from './ports.js';
+import { expandPorts, parsePortSpec, validatePortRequest, EPHEMERAL_FIRST, EPHEMERAL_LAST } from './ports.js';
 
 const t = suite('ports');
 
@@ -25,6 +25,19 @@ t('rejects bad -p syntax, naming the field', () => {
       assert.is((err as ConfigError).field, 'publish');
     }
   }
+});
+
+t('host IPs: an IPv4-mapped one is a ConfigError naming the field; any spelling of :: is ::', () => {
+  try {
+    validatePortRequest({ proto: 'tcp', containerPort: 80, hostPort: 8080, hostIp: '::ffff:127.0.0.1' }, 'ports[0]');
+    assert.unreachable('accepted');
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    assert.is((err as ConfigError).field, 'ports[0]');
+  }
+  const free = () => true;
+  assert.is(expandPorts({ proto: 'tcp', containerPort: 80, hostPort: 8080, hostIp: '0:0::0' }, '10.0.0.2', '0.0.0.0', free)[0]?.hostIp, '0.0.0.0');
+  assert.is(expandPorts({ proto: 'tcp', containerPort: 80, hostPort: 8080, hostIp: 'FD00:0::1' }, 'fd00::2', '::', free)[0]?.hostIp, 'fd00::1');
 });
 
 t('expands ranges one to one and picks free ports', () => {

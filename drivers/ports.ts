@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { ConfigError } from '../core/index.js';
+import { cidrContains, normalizeIp } from '../ipam/index.js';
 
 export type Proto = 'tcp' | 'udp';
 
@@ -100,6 +101,10 @@ export function validatePortRequest(req: PortRequest, field = 'ports'): void {
     if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 65535)) throw new ConfigError(`${field}: ${name} ${v} is out of range 1-65535`, field);
   }
   if (req.hostIp !== undefined && isIP(req.hostIp) === 0) throw new ConfigError(`${field}: invalid host IP "${req.hostIp}"`, field);
+  // An IPv4-mapped IPv6 address is no address a socket binds nor DNAT matches: say so.
+  if (req.hostIp !== undefined && isIP(req.hostIp) === 6 && cidrContains('::ffff:0:0/96', req.hostIp)) {
+    throw new ConfigError(`${field}: host IP "${req.hostIp}" is IPv4-mapped; give the IPv4 address`, field);
+  }
   const cLen = (req.containerPortEnd ?? req.containerPort) - req.containerPort + 1;
   if (cLen < 1) throw new ConfigError(`${field}: container port range ends before it starts`, field);
   if (req.hostPort !== undefined && req.hostPortEnd !== undefined) {
@@ -120,7 +125,7 @@ export function expandPorts(req: PortRequest, containerIp: string, defaultHostIp
   isFree: (proto: Proto, hostIp: string, port: number) => boolean, field = 'ports'): PortBinding[] {
   // "::" for an IPv4 container forwards every IPv4 address (DNAT has no IPv6-to-IPv4): it is
   // 0.0.0.0, for the port table's conflicts and the host port's hold as well.
-  const asked = req.hostIp ?? defaultHostIp;
+  const asked = normalizeIp(req.hostIp ?? defaultHostIp, field); // '0:0::0' is '::'
   const hostIp = asked === '::' && !containerIp.includes(':') ? '0.0.0.0' : asked;
   const cEnd = req.containerPortEnd ?? req.containerPort;
   const bind = (hostPort: number, containerPort: number): PortBinding => ({ proto: req.proto, hostIp, hostPort, containerIp, containerPort });

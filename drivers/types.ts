@@ -31,7 +31,14 @@ export interface Network<O = unknown> {
 /** Where the endpoint's interface ends up. */
 export type Placement =
   /** Configure the interface inside this netns (CNI, the engine). */
-  | { kind: 'netns'; netnsPath: string; ifname: string }
+  | {
+    kind: 'netns'; netnsPath: string; ifname: string;
+    /**
+     * Set by the manager at detach when the netns at netnsPath is no longer the one attached
+     * to (deleted, another mounted at the path): nothing of the endpoint is in this one.
+     */
+    replaced?: boolean;
+  }
   /** Leave the interface in the host netns for the caller to move (libnetwork Join). */
   | { kind: 'host-end'; ifname: string };
 
@@ -68,6 +75,8 @@ export interface EndpointPlan {
   ipv6Off?: boolean;
   /** IPv6 addresses go through duplicate address detection, awaited (AttachRequest.dad). */
   dad?: boolean;
+  /** No default route through this endpoint (an internal network: Docker never takes the gateway from one). */
+  noDefaultRoute?: boolean;
 }
 
 /** What an attach produced, persisted with the endpoint. */

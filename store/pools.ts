@@ -58,8 +58,13 @@ export class PoolsRepo {
     return (rows as PoolRaw[]).map(poolFromRaw);
   }
 
+  /**
+   * A network's pools, per family in the order they were made (the request's subnet order:
+   * an endpoint's address comes from the first with room, as Docker's). rowid is insertion
+   * order here: the table is never VACUUMed, and the v3 rebuild copied it in that order.
+   */
   listByNetwork(networkId: string): PoolRow[] {
-    return (guard(() => this.st.get(`SELECT ${POOL_COLS} FROM pools WHERE network_id = ? ORDER BY family, id`)
+    return (guard(() => this.st.get(`SELECT ${POOL_COLS} FROM pools WHERE network_id = ? ORDER BY family, rowid`)
       .all(networkId)) as PoolRaw[]).map(poolFromRaw);
   }
 

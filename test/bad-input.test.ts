@@ -69,6 +69,8 @@ t('network create', async () => {
   await expectError(net({ options: { 'com.docker.network.bridge.name': 'this-name-is-too-long' } }), 'config', 'com.docker.network.bridge.name', /15 bytes/);
   await expectError(net({ options: { 'com.docker.network.driver.mtu': '20' } }), 'config', 'com.docker.network.driver.mtu', /MTU/);
   await expectError(net({ options: { flavour: 'vanilla' } }), 'config', 'flavour', /unknown bridge option "flavour"/);
+  // Firewall rules name the bridge: a name they cannot hold is refused before anything is made.
+  await expectError(net({ options: { 'com.docker.network.bridge.name': 'brü' } }), 'config', 'com.docker.network.bridge.name', /letters, digits/);
   await expectError(net({ driver: 'macvlan', options: { parent: 'nope0' } }), 'config', 'parent', /parent interface "nope0" not found/);
   await expectError(net({ driver: 'macvlan', options: {} }), 'config', 'parent', /parent/);
   await expectError(net({ driver: 'warp' }), 'config', 'driver', /unknown driver "warp"/);
@@ -81,6 +83,11 @@ t('network create', async () => {
 t('attach', async () => {
   await expectError(attach({ placement: { kind: 'netns', netnsPath: sandbox, ifname: 'an-interface-name' } }), 'config', 'ifname', /15 bytes/);
   await expectError(attach({ mac: 'zz:zz' }), 'config', 'mac', /MAC/);
+  // The kernel would number a '%' name (ab%d -> ab0), and refuses 'all'/'default' with a bare EINVAL.
+  for (const ifname of ['ab%d', 'all', 'default']) {
+    await expectError(attach({ placement: { kind: 'netns', netnsPath: sandbox, ifname } }), 'config', 'ifname', /invalid interface name/);
+  }
+  for (const mtu of [67, 70000, -1, 1.5]) await expectError(attach({ mtu }), 'config', 'mtu', /MTU/);
   await expectError(attach({ ipv4: '10.213.99.5' }), 'config', undefined, /10\.213\.99\.5/);
   await expectError(attach({ ports: [{ proto: 'sctp', containerPort: 80 }] }), 'config', 'ports[0]', /protocol/);
   await expectError(attach({ ports: [{ proto: 'tcp', containerPort: 0 }] }), 'config', 'ports[0]', /range/);

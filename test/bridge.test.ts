@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConflictError } from '../core/index.js';
-import type { Started } from '../core/exec/index.js';
+import { run, type Started } from '../core/exec/index.js';
 import type { EndpointInfo, NetworkManager } from '../drivers/index.js';
 import { addrsOf, ask, canPing, cleanup, dropSandbox, inNs, ipJson, firewallDump, linkNames, newManager, newSandbox, publishedPorts, serve } from './helpers.js';
 
@@ -211,11 +211,18 @@ t('a container cannot reach the host\'s 127.0.0.1-only services through its gate
     servers.push(await serve(sb('d'), 'tcp', 7082, 'd-7082'));
     const d = await attach('localnet', 'd', 'eth0', { ports: [{ proto: 'tcp', containerPort: 7082, hostPort: 18082 }] });
     eps.push(d);
-    // What a container with CAP_NET_ADMIN (or raw sockets) can do: send to 127.0.0.0/8 via its gateway.
-    await inNs(sb('d'), ['ip', 'route', 'del', 'table', 'local', 'local', '127.0.0.0/8', 'dev', 'lo']);
+    // What a container with CAP_NET_ADMIN (or raw sockets) can do: send to 127.0.0.0/8 via its
+    // gateway, both of its own loopback routes gone (127.0.0.1 has one of its own).
+    for (const r of ['127.0.0.0/8', '127.0.0.1']) await inNs(sb('d'), ['ip', 'route', 'del', 'table', 'local', 'local', r, 'dev', 'lo']);
     await inNs(sb('d'), ['sysctl', '-qw', 'net.ipv4.conf.eth0.route_localnet=1']);
     await inNs(sb('d'), ['ip', 'route', 'add', '127.0.0.0/8', 'via', '10.213.58.1', 'dev', 'eth0']);
+    assert.match((await inNs(sb('d'), ['ip', 'route', 'get', '127.0.0.1'])).stdout, /via 10\.213\.58\.1/, 'the container sends 127.0.0.1 to the host');
     assert.is(await ask(sb('d'), 'tcp', '127.0.0.1', 18099), undefined, 'container -> host 127.0.0.1 service is dropped');
+    // UDP (no handshake to fail otherwise): the datagram reaches the host and tsnet's rule drops it.
+    const dropped = async () => Number(/^\s*(\d+)\s+\d+\s+DROP.*127\.0\.0\.0\/8/m.exec((await run(['iptables', '-L', 'TSNET-INPUT', '-v', '-x', '-n'])).stdout)?.[1] ?? -1);
+    const before = await dropped();
+    await inNs(sb('d'), [process.execPath, '-e', "const d=require('dgram').createSocket('udp4');d.send('x',18099,'127.0.0.1',()=>d.close())"]);
+    assert.ok(await dropped() > before, 'the datagram to 127.0.0.1 was dropped by TSNET-INPUT');
     assert.match(await firewallDump(), /-A TSNET-INPUT -d 127\.0\.0\.0\/8 -i tsbr-\w+ -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT/);
     assert.is(await ask(undefined, 'tcp', '127.0.0.1', 18082), 'd-7082', 'host 127.0.0.1 -> published port still works');
   } finally {

@@ -334,6 +334,20 @@ test('requests of one turn go out together: each gets its own answer or error, a
   }
 });
 
+test('200 requests of one turn with large answers: every one answered, the socket usable after', async () => {
+  // A bridge's GETLINK answer is a few kB: ~20 of them filled the socket's default receive
+  // queue, the rest were dropped (ENOBUFS) and the socket hung on its next request.
+  await nl.createLink(h, { name: 'nlburst0', kind: 'bridge' });
+  try {
+    const got = await Promise.allSettled(Array.from({ length: 200 }, () => nl.getLink(h, 'nlburst0')));
+    const bad = got.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    assert.is(bad.length, 0, `${bad.length} failed: ${String(bad[0]?.reason)}`);
+    assert.is((await nl.getLink(h, 'lo'))?.name, 'lo');
+  } finally {
+    await nl.deleteLink(h, 'nlburst0');
+  }
+});
+
 test('nothing left behind', async () => {
   const names = (await ipj(undefined, ['link', 'show'])).map((l) => l.ifname);
   assert.equal(names, ['lo']);

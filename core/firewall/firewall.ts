@@ -11,7 +11,7 @@ import { log } from '../log.js';
 import { SerialQueues } from '../serial.js';
 import { IptablesBackend, type Backend } from './iptables.js';
 import { invertOps, planChanges, planTeardown, type Plan } from './plan.js';
-import { baseRules } from './services.js';
+import { baseRules, legacyBaseRules } from './services.js';
 import type { FirewallState } from './state.js';
 import type { ChangeSet, Family, Op, RuleSet } from './types.js';
 
@@ -39,10 +39,10 @@ export class Firewall {
     return this.serial(() => this.applyAll(changes));
   }
 
-  /** Creates the base chains and the jumps into them (idempotent), in the caller's netns;
-   * teardown() removes them. */
+  /** Creates the base chains and the jumps into them (idempotent), in the caller's netns,
+   * replacing jumps of older versions; teardown() removes them. */
   ensureBase(): Promise<void> {
-    return this.apply({ add: this.families.map(baseRules) });
+    return this.apply({ remove: this.families.map(legacyBaseRules), add: this.families.map(baseRules) });
   }
 
   /** Removes every TSNET chain and every jump into one, as found now in the caller's netns. */

@@ -130,6 +130,7 @@ test('layout: one transaction that declares, flushes chains (never maps) and re-
     'flush chain inet tsnet prerouting',
     'flush chain inet tsnet output',
     'flush chain inet tsnet ports',
+    'add rule inet tsnet prerouting ip daddr 127.0.0.0/8 return',
     'add rule inet tsnet prerouting fib daddr type local jump ports',
     'add rule inet tsnet output fib daddr type local jump ports',
     'add rule inet tsnet ports meta nfproto ipv4 dnat ip to meta l4proto . ip daddr . th dport map @dnat4ip',

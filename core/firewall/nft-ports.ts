@@ -47,7 +47,8 @@ export function renderPortMapLayout(table = NFT_TABLE): string {
     ['dnat6ip', 'inet_proto . ipv6_addr . inet_service : ipv6_addr . inet_service'],
   ];
   const chains: { name: string; base?: string; rules: string[] }[] = [
-    { name: 'prerouting', base: 'type nat hook prerouting priority dstnat; policy accept;', rules: ['fib daddr type local jump ports'] },
+    // Not 127.0.0.0/8 from other hosts (services.ts REMOTE_TO_LOCAL says why).
+    { name: 'prerouting', base: 'type nat hook prerouting priority dstnat; policy accept;', rules: ['ip daddr 127.0.0.0/8 return', 'fib daddr type local jump ports'] },
     { name: 'output', base: 'type nat hook output priority -100; policy accept;', rules: ['fib daddr type local jump ports'] },
     {
       name: 'ports',

@@ -17,6 +17,13 @@ export const POSTROUTING_CHAIN = 'TSNET-POSTROUTING';
 export const INPUT_CHAIN = 'TSNET-INPUT';
 
 const LOCAL_DST = ['-m', 'addrtype', '--dst-type', 'LOCAL'];
+/**
+ * Packets from other hosts to a local address, but never to 127.0.0.0/8: NAT prerouting runs
+ * before routing's martian check, so a neighbour routing 127/8 via this host would reach
+ * ports published on 127.0.0.1 only (the host's own 127.0.0.1 traffic is DNATed in OUTPUT).
+ * IPv6 needs nothing: the kernel drops ::1 from a non-loopback device before prerouting.
+ */
+const REMOTE_TO_LOCAL: Record<Family, string[]> = { 4: ['!', '-d', '127.0.0.0/8', ...LOCAL_DST], 6: LOCAL_DST };
 
 /** Base chains and the jumps into them from the built-in chains (jumps go first). */
 export function baseRules(family: Family): RuleSet {
@@ -32,7 +39,7 @@ export function baseRules(family: Family): RuleSet {
     ...(family === 4 ? [{ table: 'filter', chain: 'INPUT', spec: ['-j', INPUT_CHAIN], insert: true } as const] : []),
     { table: 'filter', chain: 'FORWARD', spec: ['-j', FORWARD_CHAIN], insert: true },
     { table: 'filter', chain: FORWARD_CHAIN, spec: ['-j', ISOLATION1_CHAIN], insert: true },
-    { table: 'nat', chain: 'PREROUTING', spec: [...LOCAL_DST, '-j', DNAT_CHAIN], insert: true },
+    { table: 'nat', chain: 'PREROUTING', spec: [...REMOTE_TO_LOCAL[family], '-j', DNAT_CHAIN], insert: true },
     // Host-originated traffic too (127.0.0.1 included): there is no userland proxy.
     { table: 'nat', chain: 'OUTPUT', spec: [...LOCAL_DST, '-j', DNAT_CHAIN], insert: true },
     { table: 'nat', chain: 'POSTROUTING', spec: ['-j', POSTROUTING_CHAIN], insert: true },
@@ -56,6 +63,15 @@ export interface NetworkFirewall {
    * default) forward anything into the bridge, as the built-in FORWARD policy decides.
    */
   protect: readonly Family[];
+}
+
+/**
+ * Jumps older tsnet versions made and baseRules no longer does, removed by ensureBase: the
+ * IPv4 PREROUTING jump that also took 127.0.0.0/8 (REMOTE_TO_LOCAL).
+ */
+export function legacyBaseRules(family: Family): RuleSet {
+  const rules: Rule[] = family === 4 ? [{ table: 'nat', chain: 'PREROUTING', spec: [...LOCAL_DST, '-j', DNAT_CHAIN] }] : [];
+  return { family, chains: [], rules };
 }
 
 /** One RuleSet per family that has a subnet. Needs baseRules applied first. */

@@ -90,6 +90,7 @@ export async function removeLinkIn(netnsPath: string, ifname: string): Promise<v
  * with `netnsPath`, only those retired inside that netns.
  */
 export async function settleRetired(netnsPath?: string): Promise<void> {
+  if (waiting.size === 0) return; // the common case, on every attach: no stat
   // The netns by identity (inode): a new netns mounted at the same path has nothing pending.
   const ino = netnsPath === undefined ? undefined : statSync(netnsPath, { throwIfNoEntry: false })?.ino;
   if (netnsPath !== undefined && ino === undefined) return;

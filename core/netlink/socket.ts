@@ -18,6 +18,8 @@ export interface NlHandle {
 }
 
 const NLM_F_DUMP = 0x300;
+/** Requests per sendmsg (see flush). */
+const NL_BATCH_MAX = 32;
 
 interface Pending { msg: Buffer; seq: number; dump: boolean; op: string; resolve: (m: NetlinkMessage[]) => void; reject: (e: unknown) => void }
 
@@ -48,13 +50,18 @@ class NlSocket implements NlHandle {
     });
   }
 
-  /** Sends what is pending: runs of plain requests in one transaction each, every dump alone. */
+  /**
+   * Sends what is pending: runs of plain requests in transactions of at most NL_BATCH_MAX,
+   * every dump alone. The cap keeps one transaction's answers within the socket's receive
+   * queue (native NL_SOCK_RCVBUF): the kernel drops answers that overflow it after applying
+   * their requests (ENOBUFS), which would leave made links without their undo.
+   */
   private flush(): void {
     const all = this.pending;
     this.pending = [];
     for (let i = 0; i < all.length;) {
       let j = i + 1;
-      if (!all[i]?.dump) while (j < all.length && !all[j]?.dump) j++;
+      if (!all[i]?.dump) while (j < all.length && j - i < NL_BATCH_MAX && !all[j]?.dump) j++;
       this.transact(all.slice(i, j));
       i = j;
     }

@@ -247,6 +247,13 @@ static napi_value NsType(napi_env env, napi_callback_info info) {
 /* A timeout on every read: a request the kernel never answers fails instead of hanging. */
 #define NL_TIMEOUT_S 10
 #define NL_RCVBUF (64 * 1024)
+/*
+ * The socket's receive queue holds every answer of one sendmsg (the kernel applies the whole
+ * batch inside it): an answer that does not fit is dropped after its request was applied
+ * (ENOBUFS). The default (~208 kB) held ~20 link answers; core/netlink sends at most
+ * NL_BATCH_MAX (32) requests at once, whose answers fit here many times over.
+ */
+#define NL_SOCK_RCVBUF (4 * 1024 * 1024)
 
 /* socket(NETLINK_ROUTE) with ACKs not echoing the request and bounded reads; -1 and errno on failure. */
 static int nl_socket(void) {
@@ -256,7 +263,23 @@ static int nl_socket(void) {
   struct timeval tv = { .tv_sec = NL_TIMEOUT_S };
   setsockopt(sock, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
   setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int size = NL_SOCK_RCVBUF;
+  /* FORCE passes net.core.rmem_max (needs CAP_NET_ADMIN); without it the kernel caps SO_RCVBUF there. */
+  if (setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   return sock;
+}
+
+/*
+ * Discards what is queued on sock. After ENOBUFS the queue still holds the rest of the
+ * overrun batch's answers, and the socket stays congested (dropping every new answer) until
+ * it is read empty: the next transaction would wait for answers the kernel dropped.
+ */
+static void nl_drain(int sock) {
+  char scrap[256];
+  /* Bounded: the queue holds at most NL_SOCK_RCVBUF of answers. */
+  for (int i = 0; i < 1 << 16; i++) {
+    if (recv(sock, scrap, sizeof scrap, MSG_DONTWAIT | MSG_TRUNC) < 0 && errno != EINTR && errno != ENOBUFS) return;
+  }
 }
 
 static napi_value NlOpenIn(napi_env env, napi_callback_info info) {
@@ -333,7 +356,13 @@ static napi_value NlTransact(napi_env env, napi_callback_info info) {
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
     ssize_t n;
     do n = recvmsg(sock, &mh, 0); while (n < 0 && errno == EINTR);
-    if (n < 0) { int err = errno; free(out); tsnet_throw_errno(env, err, "recvmsg", "netlink"); return NULL; }
+    if (n < 0) {
+      int err = errno;
+      if (err == ENOBUFS) nl_drain(sock);
+      free(out);
+      tsnet_throw_errno(env, err, "recvmsg", "netlink");
+      return NULL;
+    }
     if (mh.msg_flags & MSG_TRUNC) { free(out); tsnet_throw_errno(env, EMSGSIZE, "recvmsg", "netlink answer truncated"); return NULL; }
     got += count_final(out + len, (size_t)n, first, last);
     len += (size_t)n;
