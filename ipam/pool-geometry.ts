@@ -36,8 +36,8 @@ export function geometry(family: Family, subnet: string, rangeStart: bigint, ran
   return g;
 }
 
-/** Geometry of a stored pool row. */
-export function rowGeometry(p: PoolRow): PoolGeometry {
+/** Geometry of a stored pool row (or of an ipam Pool, which carries the same fields). */
+export function rowGeometry(p: Pick<PoolRow, 'family' | 'subnet' | 'rangeStart' | 'rangeEnd'>): PoolGeometry {
   return geometry(p.family, p.subnet, parseIp(p.rangeStart).value, parseIp(p.rangeEnd).value);
 }
 

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { ConfigError, TryAgainError, isTsnetError, log } from '../../core/index.js';
 import { isNetns } from '../../core/netns/index.js';
-import { parseCidr, type PoolSpec } from '../../ipam/index.js';
+import { cidrsOverlap, parseCidr, type PoolSpec } from '../../ipam/index.js';
 import { CNI_KIND_LABEL, isCniNetwork, type CreateNetworkRequest, type NetworkInfo, type NetworkManager } from '../../drivers/index.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { CniEnv } from '../skel/env.js';
@@ -118,6 +118,7 @@ async function createCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec, name:
     if (set.length > 1) throw new CniError(CNI_ERR.UNSUPPORTED_FIELD, `unsupported field ${set[1]?.field ?? 'ipam.ranges'}: tsnet-${spec.kind} takes one range per range set`, set[1]?.field ?? 'ipam.ranges');
     return set[0] as ResolvedRange;
   });
+  refuseSharedSubnets(ranges, spec.kind);
   const req: CreateNetworkRequest = {
     // Exactly the families of the ranges, as host-local: an IPv6-only conf gets no IPv4 default.
     name, driver: spec.driver, options: spec.options, ipv6: ranges.some((r) => r.family === 6),
@@ -136,6 +137,22 @@ async function createCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec, name:
   }
   mgr.store.kv.set(READY_KEY + net.id, fp);
   return net;
+}
+
+/**
+ * Code 2 for two range sets whose subnets overlap, even with disjoint ranges: the network's
+ * pools and static addresses are matched by subnet alone, so one set's bounds went to the
+ * other's pool (the first handed out its whole subnet) and a static address went to both.
+ * tsnet-ipam, a pool per range, takes them.
+ */
+function refuseSharedSubnets(ranges: ResolvedRange[], kind: string): void {
+  ranges.forEach((r, k) => {
+    const other = ranges.slice(0, k).find((o) => cidrsOverlap(o.subnet, r.subnet));
+    if (other) {
+      const field = `${r.field}.subnet`;
+      throw new CniError(CNI_ERR.UNSUPPORTED_FIELD, `unsupported field ${field}: tsnet-${kind} takes range sets of disjoint subnets, ${r.subnet} overlaps ${other.subnet} of ${other.field}`, field);
+    }
+  });
 }
 
 /**

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isTsnetError } from '../../core/errors.js';
-import { validatePoolSpec, cidrContains, parseIp } from '../../ipam/index.js';
+import { validatePoolSpec, cidrContains, formatIp, parseIp } from '../../ipam/index.js';
 import { invalid, type BaseConf, type IpRange } from '../skel/config.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import { cidrFamily, parseDns, type CniDns, type CniRoute } from '../skel/result.js';
@@ -49,18 +49,37 @@ export interface ResolvedRange extends IpRange {
 /**
  * The effective range sets: the ipRanges capability, else `ranges`, else the single-range
  * form; each range validated as a pool would be (code 7 naming e.g. ipam.ranges[0][0].subnet).
- * A set mixing families is code 7, as in host-local.
+ * A set mixing families is code 7, and so are two ranges sharing an address, as in host-local.
  */
 export function effectiveRanges(conf: BaseConf, ipam: IpamConf): ResolvedRange[][] {
   const rc = conf.runtimeConfig?.ipRanges;
   const [sets, base]: [IpRange[][], string] = rc && rc.length > 0 ? [rc, 'runtimeConfig.ipRanges']
     : ipam.ranges && ipam.ranges.length > 0 ? [ipam.ranges, 'ipam.ranges']
       : ipam.subnet ? [[[{ subnet: ipam.subnet, ...pickDefined(ipam) }]], 'ipam'] : [[], 'ipam.ranges'];
-  return sets.map((set, i) => {
-    const out = set.map((r, j) => resolveRange(r, base === 'ipam' ? 'ipam' : `${base}[${i}][${j}]`));
-    const fam = out[0]?.family;
-    if (out.some((r) => r.family !== fam)) throw invalid(`${base}[${i}]`, 'a range set mixes IPv4 and IPv6');
-    return out;
+  const all: [ResolvedRange, Span][] = [];
+  const out = sets.map((set, i) => {
+    const resolved = set.map((r, j) => {
+      const hit = resolveRange(r, base === 'ipam' ? 'ipam' : `${base}[${i}][${j}]`);
+      all.push(hit);
+      return hit[0];
+    });
+    const fam = resolved[0]?.family;
+    if (resolved.some((r) => r.family !== fam)) throw invalid(`${base}[${i}]`, 'a range set mixes IPv4 and IPv6');
+    return resolved;
+  });
+  refuseOverlaps(all);
+  return out;
+}
+
+/**
+ * Code 7 naming the later of two ranges that share an address, in one set or across sets
+ * (host-local refuses both): each range is a pool of its own, keeping its own allocations,
+ * so both would hand the address out. Split ranges of one subnet share none and stay allowed.
+ */
+function refuseOverlaps(all: readonly (readonly [ResolvedRange, Span])[]): void {
+  all.forEach(([r, s], k) => {
+    const hit = all.slice(0, k).find(([, o]) => o.family === s.family && o.lo <= s.hi && s.lo <= o.hi);
+    if (hit) throw invalid(r.field, `range ${spanText(s)} overlaps ${hit[0].field} (${spanText(hit[1])})`);
   });
 }
 
@@ -72,26 +91,33 @@ function pickDefined(ipam: IpamConf): Partial<IpRange> {
   };
 }
 
+/** The addresses a range can hand out (inclusive; lo > hi when none): its pool's usable range. */
+interface Span { family: 4 | 6; lo: bigint; hi: bigint }
+
+const spanText = (s: Span) => `${formatIp(s.family, s.lo)}-${formatIp(s.family, s.hi)}`;
+
 /**
  * Ranges already validated (tsnetd sees the same few configurations on every call; parsing
  * them again costs ~0.07 ms per ADD): keyed by the range's fields, errors never cached.
  */
-const validated = new Set<string>();
+const validated = new Map<string, Span>();
 const VALIDATED_MAX = 1024;
 
-function resolveRange(r: IpRange, field: string): ResolvedRange {
+function resolveRange(r: IpRange, field: string): [ResolvedRange, Span] {
   const key = `${r.subnet}|${r.rangeStart ?? ''}|${r.rangeEnd ?? ''}|${r.gateway ?? ''}`;
-  if (!validated.has(key)) {
-    validateRange(r, field);
+  let span = validated.get(key);
+  if (!span) {
+    span = validateRange(r, field);
     if (validated.size >= VALIDATED_MAX) validated.clear();
-    validated.add(key);
+    validated.set(key, span);
   }
-  return { ...r, family: cidrFamily(r.subnet) ?? 4, field };
+  return [{ ...r, family: span.family, field }, span];
 }
 
-function validateRange(r: IpRange, field: string): void {
+function validateRange(r: IpRange, field: string): Span {
   try {
-    validatePoolSpec({ subnet: r.subnet, ...(r.rangeStart ? { rangeStart: r.rangeStart } : {}), ...(r.rangeEnd ? { rangeEnd: r.rangeEnd } : {}), ...(r.gateway ? { gateway: r.gateway } : {}) });
+    const v = validatePoolSpec({ subnet: r.subnet, ...(r.rangeStart ? { rangeStart: r.rangeStart } : {}), ...(r.rangeEnd ? { rangeEnd: r.rangeEnd } : {}), ...(r.gateway ? { gateway: r.gateway } : {}) });
+    return { family: v.family, lo: v.geo.start, hi: v.geo.end };
   } catch (err) {
     if (isTsnetError(err) && err.code === 'config') {
       const sub = err.field ?? 'subnet';

@@ -73,10 +73,20 @@ function poolsOf(mgr: NetworkManager, name: string): Pool[] {
   return mgr.ipam.listPools().filter((p) => p.id.startsWith(poolPrefix(name)));
 }
 
+/**
+ * The pool whose range (rangeStart-rangeEnd as stored) holds `ip`. Not the first pool of its
+ * subnet: split ranges of one subnet are pools of their own, and an address recorded in
+ * another range's pool is one this range's pool would hand out again.
+ */
+function poolHolding(pools: Pool[], ip: string): Pool | undefined {
+  const v = parseIp(ip, 'ips').value;
+  return pools.find((p) => cidrContains(p.subnet, ip) && v >= parseIp(p.rangeStart).value && v <= parseIp(p.rangeEnd).value);
+}
+
 function allocateSet(mgr: NetworkManager, pools: Pool[], owner: string, ip: string | undefined, i: number): CniIpConfig {
   if (ip !== undefined) {
-    const pool = pools.find((p) => cidrContains(p.subnet, ip));
-    if (!pool) throw invalid('ips', `requested address ${ip} is not in range set ${i}`);
+    const pool = poolHolding(pools, ip);
+    if (!pool) throw invalid('ips', `requested address ${ip} is in no range of range set ${i}`);
     const a = mgr.ipam.allocate(pool.id, { owner, ip });
     return { address: a.cidr, ...(a.gateway ? { gateway: a.gateway } : {}) };
   }

@@ -5,7 +5,7 @@
  */
 import * as nl from '../../core/netlink/index.js';
 import { closeNetns, netlinkIn, openNetns } from '../../core/netns/index.js';
-import { cidrContains, normalizeIp, parseCidr, parseIp, type Pool } from '../../ipam/index.js';
+import { cidrContains, normalizeIp, parseCidr, parseIp, rowGeometry, type Pool } from '../../ipam/index.js';
 import { checkMac, type EndpointInfo, type NetworkInfo, type NetworkManager, type RouteRequest } from '../../drivers/index.js';
 import { CNI_ERR, CniError } from '../skel/errors.js';
 import type { PluginRequest } from '../skel/dispatch.js';
@@ -106,17 +106,15 @@ export function poolsAvailable(mgr: NetworkManager, net: NetworkInfo): boolean {
   });
 }
 
-/** True when the pool's dynamic range has an address no one holds (network/broadcast excluded). */
+/**
+ * True when the pool's usable range has an address no one holds: the range allocate hands
+ * out from (rowGeometry), not one re-derived here (that took an IPv6 /127's or /128's
+ * network address as reserved, so STATUS said full while ADD still succeeded).
+ */
 export function poolHasFree(mgr: NetworkManager, p: Pool): boolean {
-  const start = parseIp(p.rangeStart).value;
-  const end = parseIp(p.rangeEnd).value;
+  const { start, end } = rowGeometry(p);
   const used = mgr.ipam.allocationsOf(p.id).filter((a) => { const v = parseIp(a.ip).value; return v >= start && v <= end; }).length;
-  const [net, len] = p.subnet.split('/');
-  const first = parseIp(net ?? '').value;
-  const bits = BigInt((p.family === 4 ? 32 : 128) - Number(len));
-  const last = first + (1n << bits) - 1n;
-  const edges = p.family === 4 && Number(len) < 31 ? (start === first ? 1n : 0n) + (end === last ? 1n : 0n) : p.family === 6 && start === first ? 1n : 0n;
-  return BigInt(used) < end - start + 1n - edges;
+  return BigInt(used) < end - start + 1n;
 }
 
 
