@@ -159,6 +159,8 @@ export class NetworkManager {
   /** Host ports held for published ports (holdHostPorts), in this process. */
   private readonly holds = new HostPortHolds();
   private readonly lazyPortTable: boolean;
+  /** While reconcile runs: the bindings whose UDP flows it forgets at its end, in one dump. */
+  private reconciledFlows: PortBinding[] | undefined;
 
   /**
    * `lazyPortTable`: for a process that makes one change and exits (a standalone CNI plugin):
@@ -361,9 +363,22 @@ export class NetworkManager {
    * Networks left 'creating'/'removing' are removed; ready ones get their bridge, addresses
    * and rules back (idempotent); endpoints left 'attaching'/'detaching', or whose sandbox is
    * gone (sandboxGone), are detached (addresses, ports and rules released); published ports get their
-   * DNAT rules back; veths on our bridges that no endpoint owns are deleted. Host netns.
+   * DNAT rules back; veths on our bridges that no endpoint owns are deleted. The UDP flows of
+   * every port published or unpublished meanwhile are forgotten at the end, in one dump
+   * (forgetUdpFlows). Host netns; before any other request (tsnetd's start-up).
    */
   async reconcile(): Promise<ReconcileReport> {
+    this.reconciledFlows = [];
+    try {
+      return await this.reconcileAll();
+    } finally {
+      const flows = this.reconciledFlows;
+      this.reconciledFlows = undefined;
+      await this.forgetUdpFlows(flows);
+    }
+  }
+
+  private async reconcileAll(): Promise<ReconcileReport> {
     const report: ReconcileReport = { networksRestored: [], networksRemoved: [], endpointsReleased: [], orphanLinks: [] };
     await this.reconcileStep('retired links', () => sweepRetired());
     await this.reconcileStep('retired sandbox links', () => this.sweepSandboxes());
@@ -729,7 +744,11 @@ export class NetworkManager {
    * front-ends that reserve ports themselves (tsnet-portmap chained after a main plugin).
    */
   async publishRules(bindings: PortBinding[]): Promise<void> {
-    const mappings = bindings.map(toNft);
+    await this.addMappings(bindings.map(toNft));
+    await this.forgetUdpFlows(bindings);
+  }
+
+  private async addMappings(mappings: NftPortMapping[]): Promise<void> {
     if (this.lazyPortTable && !this.portMapReady && await this.addIfTable(mappings)) return;
     this.portMapReady ??= this.portMap.ensure().catch((err: unknown) => {
       this.portMapReady = undefined;
@@ -753,6 +772,29 @@ export class NetworkManager {
   /** Idempotent: mappings already gone (or never made) are fine. */
   async unpublishRules(bindings: PortBinding[]): Promise<void> {
     await this.portMap.remove(bindings.map(toNft));
+    await this.forgetUdpFlows(bindings);
+  }
+
+  /**
+   * Deletes the host netns's conntrack entries of the UDP host ports in `bindings`, once their
+   * DNAT was added or removed, as Docker does: the kernel decides NAT on a flow's first packet
+   * only, so a UDP client with a fixed source port (DNS forwarder, syslog, WireGuard, QUIC)
+   * that sent before the publish would never be DNATed, and one DNATed to a former target
+   * would keep going there. Nothing for TCP (a connection to an unpublished port never
+   * established); one dump per call. A failure is logged, not raised: the mapping is in place.
+   */
+  async forgetUdpFlows(bindings: readonly PortBinding[]): Promise<void> {
+    if (this.reconciledFlows) {
+      this.reconciledFlows.push(...bindings);
+      return;
+    }
+    const matches = udpFlowMatches(bindings);
+    if (matches.length === 0) return;
+    try {
+      await nl.deleteConntrack(matches);
+    } catch (err) {
+      log.warn({ err, ports: matches.map((m) => m.port) }, 'cannot delete the conntrack entries of published UDP ports');
+    }
   }
 
   /** Removes every tsnet firewall object (iptables chains and the nftables table); tests, uninstall. */
@@ -850,6 +892,22 @@ const portKey = (b: { proto: string; hostIp: string; hostPort: number }) => `${b
 
 function toNft(b: PortBinding): NftPortMapping {
   return { proto: b.proto, ...(b.hostIp === '0.0.0.0' || b.hostIp === '::' ? {} : { hostIp: b.hostIp }), hostPort: b.hostPort, containerIp: b.containerIp, containerPort: b.containerPort };
+}
+
+/**
+ * The conntrack entries a change of these bindings leaves stale: UDP to the host port, in the
+ * container's family, to the host IP when it is one address (a wildcard's flows may be to any).
+ */
+export function udpFlowMatches(bindings: readonly PortBinding[]): nl.ConntrackMatch[] {
+  const out = new Map<string, nl.ConntrackMatch>();
+  for (const b of bindings) {
+    if (b.proto !== 'udp') continue;
+    const family = b.containerIp.includes(':') ? 6 : 4;
+    const one = b.hostIp !== '0.0.0.0' && b.hostIp !== '::' && b.hostIp.includes(':') === (family === 6);
+    const m: nl.ConntrackMatch = { family, proto: 'udp', port: b.hostPort, ...(one ? { dst: b.hostIp } : {}) };
+    out.set(`${family} ${m.port} ${m.dst ?? '*'}`, m);
+  }
+  return [...out.values()];
 }
 
 function randomMac(): string {

@@ -3,11 +3,12 @@
 //   serve-tcp PORT TEXT      answer every TCP connection with TEXT, then close
 //   serve-udp PORT TEXT      answer every UDP datagram with TEXT
 //   tcp HOST PORT            print what the server sends (exit 1 after 2 s without answer)
-//   udp HOST PORT            send one datagram, print the answer (exit 1 after 2 s)
+//   udp HOST PORT [SPORT]    send one datagram (from source port SPORT: the same flow each
+//                            run), print the answer (exit 1 after 2 s)
 import net from 'node:net';
 import dgram from 'node:dgram';
 
-const [mode, a, b] = process.argv.slice(2);
+const [mode, a, b, c] = process.argv.slice(2);
 const fail = (msg) => { process.stderr.write(`${msg}\n`); process.exit(1); };
 setTimeout(() => fail('timeout'), mode?.startsWith('serve') ? 120_000 : 2_000).unref?.();
 
@@ -31,7 +32,9 @@ if (mode === 'serve-tcp') {
 } else if (mode === 'udp') {
   const s = dgram.createSocket(net.isIPv6(a ?? '') ? 'udp6' : 'udp4');
   s.on('message', (m) => { process.stdout.write(m.toString()); process.exit(0); });
-  s.send('ping', Number(b), a);
+  s.on('error', (e) => fail(e.message));
+  if (c === undefined) s.send('ping', Number(b), a);
+  else s.bind(Number(c), () => s.send('ping', Number(b), a));
 } else {
   fail(`unknown mode ${mode}`);
 }

@@ -6,15 +6,18 @@ import * as assert from 'uvu/assert';
 import { ConflictError } from '../core/index.js';
 import { run, type Started } from '../core/exec/index.js';
 import type { EndpointInfo, NetworkManager } from '../drivers/index.js';
-import { addrsOf, ask, canPing, cleanup, dropSandbox, inNs, ipJson, firewallDump, linkNames, newManager, newSandbox, publishedPorts, serve } from './helpers.js';
+import {
+  addrsOf, ask, canPing, cleanup, dropSandbox, inNs, ipJson, firewallDump, linkNames, linkOutside, newManager, newSandbox, publishedPorts, serve,
+  UPLINK_HOST_IP, UPLINK_OUTSIDE_IP,
+} from './helpers.js';
 
 const t = suite('bridge driver');
 let mgr: NetworkManager;
 let dbFile: string;
 const sandboxes: Record<string, string> = {};
 const servers: Started[] = [];
-const HOST_IP = '203.0.113.1';
-const OUTSIDE_IP = '203.0.113.2';
+const HOST_IP = UPLINK_HOST_IP;
+const OUTSIDE_IP = UPLINK_OUTSIDE_IP;
 const HOST_IP6 = 'fd74:99::1';
 const OUTSIDE_IP6 = 'fd74:99::2';
 
@@ -22,11 +25,7 @@ t.before(async () => {
   ({ mgr, dbFile } = newManager());
   for (const n of ['a', 'b', 'c', 'd', 'outside']) sandboxes[n] = await newSandbox(`br-${n}`);
   // "outside": another host, linked to our host netns by a veth (uplink0 <-> eth0).
-  await inNs(undefined, ['ip', 'link', 'add', 'uplink0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', sandboxes['outside']!]);
-  await inNs(undefined, ['ip', 'addr', 'add', `${HOST_IP}/24`, 'dev', 'uplink0']);
-  await inNs(undefined, ['ip', 'link', 'set', 'uplink0', 'up']);
-  await inNs(sandboxes['outside'], ['ip', 'addr', 'add', `${OUTSIDE_IP}/24`, 'dev', 'eth0']);
-  await inNs(sandboxes['outside'], ['ip', 'link', 'set', 'eth0', 'up']);
+  await linkOutside(sandboxes['outside']!, 'uplink0');
 });
 
 t.after(async () => {

@@ -28,6 +28,22 @@ export function dropSandbox(path: string): void {
   deleteNetns(path);
 }
 
+/** The addresses of linkOutside's veth: the test's host end, and the other host's. */
+export const UPLINK_HOST_IP = '203.0.113.1';
+export const UPLINK_OUTSIDE_IP = '203.0.113.2';
+
+/**
+ * Makes the netns at `path` "another host": a veth from the test's host netns (`uplink`,
+ * UPLINK_HOST_IP/24) to its eth0 (UPLINK_OUTSIDE_IP/24), both up. The test deletes `uplink`.
+ */
+export async function linkOutside(path: string, uplink: string): Promise<void> {
+  await inNs(undefined, ['ip', 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', path]);
+  await inNs(undefined, ['ip', 'addr', 'add', `${UPLINK_HOST_IP}/24`, 'dev', uplink]);
+  await inNs(undefined, ['ip', 'link', 'set', uplink, 'up']);
+  await inNs(path, ['ip', 'addr', 'add', `${UPLINK_OUTSIDE_IP}/24`, 'dev', 'eth0']);
+  await inNs(path, ['ip', 'link', 'set', 'eth0', 'up']);
+}
+
 /** Runs argv inside the netns at `path` (or in the test's host netns when undefined). */
 export function inNs(path: string | undefined, argv: string[], okCodes: number[] = []) {
   return run(path ? ['nsenter', `--net=${path}`, ...argv] : argv, { timeoutMs: 10_000, okCodes });
@@ -97,9 +113,12 @@ export async function serve(path: string, proto: 'tcp' | 'udp', port: number, te
   return p;
 }
 
-/** Asks a server (tcp or udp) from netns `path` (undefined: the host); undefined when no answer. */
-export async function ask(path: string | undefined, proto: 'tcp' | 'udp', host: string, port: number): Promise<string | undefined> {
-  const r = await inNs(path, [process.execPath, NET_TOOL, proto, host, String(port)], [1]);
+/**
+ * Asks a server (tcp or udp) from netns `path` (undefined: the host); undefined when no answer.
+ * UDP with `sourcePort`: every ask is the same flow (one conntrack entry).
+ */
+export async function ask(path: string | undefined, proto: 'tcp' | 'udp', host: string, port: number, sourcePort?: number): Promise<string | undefined> {
+  const r = await inNs(path, [process.execPath, NET_TOOL, proto, host, String(port), ...(sourcePort === undefined ? [] : [String(sourcePort)])], [1]);
   return r.exitCode === 0 ? r.stdout : undefined;
 }
 

@@ -178,11 +178,18 @@ async function release(mgr: NetworkManager, id: string): Promise<void> {
   const recorded = readRecord(mgr, id);
   if (recorded) {
     await mgr.firewall.apply({ remove: recorded.sets });
-    await mgr.unpublishRules(recorded.mapped);
+    // The endpoint's detach below unpublishes its reserved ports (and forgets their UDP flows)
+    // once; here only what it would not find.
+    const reserved = mgr.getEndpoint(id)?.ports ?? [];
+    const leftover = recorded.mapped.filter((m) => !reserved.some((r) => samePublication(r, m)));
+    if (leftover.length > 0) await mgr.unpublishRules(leftover);
   }
   mgr.store.kv.delete(RULES_KEY + id);
   await mgr.detach(id);
 }
+
+const samePublication = (a: PortBinding, b: PortBinding) =>
+  a.proto === b.proto && a.hostIp === b.hostIp && a.hostPort === b.hostPort && a.containerIp === b.containerIp && a.containerPort === b.containerPort;
 
 const hasConditions = (c: PortmapConf) => (c.conditionsV4?.length ?? 0) > 0 || (c.conditionsV6?.length ?? 0) > 0;
 
@@ -213,7 +220,8 @@ async function add(req: PluginRequest<PortmapConf>, host: CniHost): Promise<CniR
   if (rows.length === 0) return prev;
   const bridge = (prev.interfaces ?? []).find((i) => !i.sandbox && /^[A-Za-z0-9_.-]{1,15}$/.test(i.name))?.name ?? 'lo';
   const sets = iptablesPart(mappingRules(rows, conf, net.id, bridge), conf);
-  const mapped = hasConditions(conf) ? [] : rows.map(({ proto, hostIp, hostPort, containerIp, containerPort }) => ({ proto: proto === 'udp' ? 'udp' as const : 'tcp' as const, hostIp, hostPort, containerIp, containerPort }));
+  const published = rows.map(({ proto, hostIp, hostPort, containerIp, containerPort }) => ({ proto: proto === 'udp' ? 'udp' as const : 'tcp' as const, hostIp, hostPort, containerIp, containerPort }));
+  const mapped = hasConditions(conf) ? [] : published;
   await mgr.attach({ network: net.id, sandbox: env.containerId, id, placement: { kind: 'netns', netnsPath: env.netns, ifname: env.ifname } });
   try {
     mgr.store.ports.reserve(rows);
@@ -222,7 +230,10 @@ async function add(req: PluginRequest<PortmapConf>, host: CniHost): Promise<CniR
       await mgr.firewall.ensureBase();
       await mgr.firewall.apply({ add: sets });
     }
+    // DNAT as map elements (publishRules forgets the UDP flows that began before), or as the
+    // iptables rules just added, after which the same is done here.
     if (mapped.length > 0) await mgr.publishRules(mapped);
+    else await mgr.forgetUdpFlows(published);
   } catch (err) {
     await release(mgr, id);
     throw err;

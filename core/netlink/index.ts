@@ -25,3 +25,6 @@ export {
 } from './tc.js';
 // nfnetlink (nftables batches) for core/firewall's PortMap.
 export { nftSocket, closeNftSocket, nftKernelError, encodeBatch, nfgenmsg, type BatchMessage, type MessageResult } from './nfnetlink.js';
+// ctnetlink: deleting the host's conntrack entries of a published UDP port (drivers/manager).
+export { deleteConntrack, closeConntrackSocket } from './conntrack.js';
+export { type ConntrackMatch } from './conntrack-encode.js';

@@ -189,13 +189,19 @@ class NftSocket {
 let shared: NftSocket | undefined;
 const loadNetnsInode = statSync('/proc/thread-self/ns/net').ino;
 
+/** Throws KernelError(op, EINVAL) unless the calling thread is in the netns the process
+ * started in: the shared NETLINK_NETFILTER sockets must be made in the host's. */
+export function assertLoadNetns(op: string): void {
+  if (statSync('/proc/thread-self/ns/net').ino !== loadNetnsInode) {
+    throw new KernelError(op, 22, 'EINVAL', 'the calling thread is inside another netns');
+  }
+}
+
 /** The process's nftables socket (host netns), opened on first use; shared, never closed
  * by callers (closeNftSocket ends it, e.g. before exit in tests). */
 export function nftSocket(): NftSocket {
   if (shared && !shared.closed) return shared;
-  if (statSync('/proc/thread-self/ns/net').ino !== loadNetnsInode) {
-    throw new KernelError('open nftables netlink socket', 22, 'EINVAL', 'the calling thread is inside another netns');
-  }
+  assertLoadNetns('open nftables netlink socket');
   try {
     shared = new NftSocket();
   } catch (err) {

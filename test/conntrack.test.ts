@@ -1,0 +1,117 @@
+// Conntrack entries of published UDP ports, in the throwaway host netns: core/netlink's
+// deleteConntrack, and the manager deleting the entries of a UDP host port whenever it adds or
+// removes its DNAT (as Docker does), so that a UDP flow with a fixed source port is answered
+// by the current target: one that began before the publish, and one that went to a former
+// container. "outside" is another host linked to the test's host netns by a veth.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Started } from '../core/exec/index.js';
+import { closeConntrackSocket, deleteConntrack } from '../core/netlink/index.js';
+import type { EndpointInfo, NetworkManager, PortBinding, PortRequest } from '../drivers/index.js';
+import { udpFlowMatches } from '../drivers/manager.js';
+import { ask, cleanup, dropSandbox, inNs, linkOutside, newManager, newSandbox, serve, UPLINK_HOST_IP as HOST_IP } from './helpers.js';
+
+const t = suite('conntrack of published UDP ports');
+const DNS: PortRequest = { proto: 'udp', containerPort: 53, hostPort: 18054 };
+let mgr: NetworkManager;
+let dbFile: string;
+const sandboxes: Record<string, string> = {};
+const servers: Started[] = [];
+
+const sb = (n: string) => sandboxes[n]!;
+const ip4 = (ep: EndpointInfo) => ep.addresses.find((a) => a.family === 4)!.ip;
+const attach = (s: string, ports: PortRequest[] = []) =>
+  mgr.attach({ network: 'ct', sandbox: s, placement: { kind: 'netns', netnsPath: sb(s), ifname: 'eth0' }, ports });
+/** One datagram from "outside", always from `sourcePort`: the same flow (conntrack entry) each time. */
+const askFromOutside = (port: number, sourcePort: number) => ask(sb('outside'), 'udp', HOST_IP, port, sourcePort);
+
+t.before(async () => {
+  ({ mgr, dbFile } = newManager());
+  for (const n of ['a', 'b', 'outside']) sandboxes[n] = await newSandbox(`ct-${n}`);
+  await linkOutside(sb('outside'), 'ctup0');
+  // The network's rules (conntrack matches, masquerade) make the kernel track this netns's flows.
+  await mgr.createNetwork({ name: 'ct', subnets: [{ subnet: '10.213.60.0/24' }] });
+  servers.push(await serve(sb('a'), 'udp', 53, 'dns-a'));
+  servers.push(await serve(sb('b'), 'udp', 53, 'dns-b'));
+});
+
+t.after(async () => {
+  for (const s of servers) await s.stop();
+  await cleanup(mgr, dbFile);
+  await inNs(undefined, ['ip', 'link', 'del', 'ctup0'], [1]);
+  for (const p of Object.values(sandboxes)) dropSandbox(p);
+  closeConntrackSocket();
+});
+
+t('udpFlowMatches: UDP only, the container\'s family, the host IP only when it is one address', () => {
+  const b = (proto: 'tcp' | 'udp', hostIp: string, hostPort: number, containerIp = '10.0.0.2'): PortBinding =>
+    ({ proto, hostIp, hostPort, containerIp, containerPort: 53 });
+  assert.equal(udpFlowMatches([b('tcp', '0.0.0.0', 80)]), []);
+  assert.equal(udpFlowMatches([
+    b('udp', '0.0.0.0', 53), b('udp', '0.0.0.0', 53), b('udp', '::', 54), b('udp', '127.0.0.1', 55),
+    b('udp', '::', 56, 'fd00::2'), b('udp', 'fd00::1', 57, 'fd00::2'), b('tcp', '127.0.0.1', 58),
+  ]), [
+    { family: 4, proto: 'udp', port: 53 }, { family: 4, proto: 'udp', port: 54 }, { family: 4, proto: 'udp', port: 55, dst: '127.0.0.1' },
+    { family: 6, proto: 'udp', port: 56 }, { family: 6, proto: 'udp', port: 57, dst: 'fd00::1' },
+  ]);
+});
+
+t('deleteConntrack deletes the entries of a host port, and only them', async () => {
+  // Nothing listens: the host answers with an ICMP error and the entry stays (unreplied, 30 s).
+  assert.is(await askFromOutside(18055, 40003), undefined);
+  assert.is(await deleteConntrack([]), 0);
+  assert.is(await deleteConntrack([{ family: 4, proto: 'tcp', port: 18055 }]), 0, 'tcp: none');
+  assert.is(await deleteConntrack([{ family: 4, proto: 'udp', port: 18055, dst: '203.0.113.9' }]), 0, 'another address: none');
+  assert.is(await deleteConntrack([{ family: 6, proto: 'udp', port: 18055 }]), 0, 'IPv6: none');
+  assert.is(await deleteConntrack([{ family: 4, proto: 'udp', port: 18056 }, { family: 4, proto: 'udp', port: 18055, dst: HOST_IP }]), 1);
+  assert.is(await deleteConntrack([{ family: 4, proto: 'udp', port: 18055 }]), 0, 'gone');
+  try {
+    await deleteConntrack([{ family: 4, proto: 'udp', port: 0 }]);
+    assert.unreachable('port 0 accepted');
+  } catch (err) {
+    assert.match((err as Error).message, /invalid port 0/);
+  }
+});
+
+/** Detaches whatever a test attached, pass or fail, so the next one starts clean. */
+t.after.each(async () => {
+  for (const ep of mgr.listEndpoints()) await mgr.detach(ep.id);
+});
+
+t('a UDP flow that began before the port was published is answered once it is', async () => {
+  assert.is(await askFromOutside(18054, 40001), undefined, 'nothing published yet');
+  await attach('a', [DNS]);
+  assert.is(await askFromOutside(18054, 40001), 'dns-a', 'the same flow, after the publish');
+});
+
+t('a UDP flow that went to a former container goes to the one the port is published to now', async () => {
+  const a = await attach('a', [DNS]);
+  assert.is(await askFromOutside(18054, 40002), 'dns-a');
+  await mgr.detach(a.id);
+  const b = await attach('b');
+  assert.is.not(ip4(b), ip4(a), 'a new address: the old entry would not reach b');
+  await mgr.publish(b.id, [DNS]);
+  assert.is(await askFromOutside(18054, 40002), 'dns-b', 'the same flow, after the re-publish');
+});
+
+async function publishLoopMs(bindings: PortBinding[], loops: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < loops; i++) {
+    await mgr.publishRules(bindings);
+    await mgr.unpublishRules(bindings);
+  }
+  return Number(process.hrtime.bigint() - start) / 1e6 / loops;
+}
+
+t('measure: publish+unpublish of one UDP port against one TCP port (printed, not asserted)', async () => {
+  const port = (proto: 'tcp' | 'udp'): PortBinding[] => [{ proto, hostIp: '0.0.0.0', hostPort: 18057, containerIp: '10.213.60.200', containerPort: 53 }];
+  await publishLoopMs(port('udp'), 5);
+  const tcp = await publishLoopMs(port('tcp'), 100);
+  const udp = await publishLoopMs(port('udp'), 100);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < 100; i++) await deleteConntrack([{ family: 4, proto: 'udp', port: 18057 }]);
+  const flush = Number(process.hrtime.bigint() - start) / 1e6 / 100;
+  process.stderr.write(`conntrack: publish+unpublish ${tcp.toFixed(3)} ms tcp, ${udp.toFixed(3)} ms udp (two flushes); one flush ${flush.toFixed(3)} ms\n`);
+});
+
+t.run();
