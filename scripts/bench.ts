@@ -3,17 +3,20 @@
  * in-process attach and detach latency on a bridge network, for the 1st endpoint and
  * with 999 others attached (the 1000th), without and with two published ports; the 1st is
  * measured again after the others are gone and both samples are pooled against drift. The
- * 999 others are attached back to back, and that burst is reported too.
+ * 999 others are attached back to back, and that burst is reported too. The two ports are
+ * one TCP and one UDP: a change with UDP ports includes deleting their conntrack entries,
+ * a walk of the kernel's whole table, measured on its own too.
  * Where Debian's reference CNI plugins are installed, the same bridge+host-local setup
  * through the reference `bridge` plugin (exec per call) runs in the same run for scale.
  * Loops are bounded; everything made is removed at the end.
  */
 import { join } from 'node:path';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { paths } from '../core/index.js';
 import { run } from '../core/exec/index.js';
+import * as nl from '../core/netlink/index.js';
 import { createNetns, deleteNetns } from '../core/netns/index.js';
 import { NetworkManager, type AttachRequest, type PortRequest } from '../drivers/index.js';
 import { deferLinkDeletes, settleRetired } from '../core/link-reaper/index.js';
@@ -84,6 +87,27 @@ async function referenceBridge(timer: string, netnsPath: string, spec: RefSpec):
   return { add: stats(add), del: stats(del) };
 }
 
+/**
+ * What a publish or unpublish of UDP ports adds (NetworkManager.forgetUdpFlows): one
+ * conntrack dump, whose cost is the kernel walking its whole hash table (sized by the
+ * machine's memory, shared by every netns), matched or not.
+ */
+async function conntrackWalk(): Promise<{ ms: Stats; buckets: string }> {
+  const t: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t0 = performance.now();
+    await nl.deleteConntrack([{ family: 4, proto: 'udp', port: 9 }]);
+    t.push(performance.now() - t0);
+  }
+  let buckets = '?';
+  try {
+    buckets = readFileSync('/proc/sys/net/netfilter/nf_conntrack_buckets', 'utf8').trim();
+  } catch {
+    // no nf_conntrack: nothing was walked
+  }
+  return { ms: stats(t), buckets };
+}
+
 async function main(): Promise<void> {
   const state = mkdtempSync(join(tmpdir(), 'tsnet-bench-'));
   const mgr = NetworkManager.open(join(state, 'bench.db'));
@@ -142,6 +166,8 @@ async function main(): Promise<void> {
     console.log(`  1st, 2 ports (after)  attach ${fmt(againPorts.attach)}   detach ${fmt(againPorts.detach)}`);
     console.log(`  ${FILL + 1}th, 2 ports       attach ${fmt(nthPorts.attach)}   detach ${fmt(nthPorts.detach)}`);
     console.log(`  growth 1st (before+after pooled, median ${one.attach.median.toFixed(3)} ms) -> ${FILL + 1}th: attach ${(nth.attach.median / one.attach.median).toFixed(2)}x, with ports ${(nthPorts.attach.median / onePorts.attach.median).toFixed(2)}x (before only: ${(nth.attach.median / first.attach.median).toFixed(2)}x, ${(nthPorts.attach.median / firstPorts.attach.median).toFixed(2)}x)`);
+    const walk = await conntrackWalk();
+    console.log(`  of which, per change with UDP ports: deleting their conntrack entries (one walk of the kernel's ${walk.buckets}-bucket table, as Docker and the reference portmap do) ${fmt(walk.ms)}`);
     if (ref && refFirst && refNth) {
       const grew = (a: Stats, b: Stats) => `+${(b.median - a.median).toFixed(2)} ms (${(b.median / a.median).toFixed(2)}x)`;
       console.log('reference CNI bridge + host-local (exec per call timed by exec-timer, same netns, same run)');
