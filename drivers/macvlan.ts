@@ -85,7 +85,7 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     return { ifname: placement.ifname, mac, ...(mtu ? { mtu } : {}) };
   },
 
-  async detach(_net, _ep, placement) {
+  async detach(_net, ep, placement) {
     if (placement.kind === 'host-end') {
       await nl.deleteLink(nl.hostNetlink(), placement.ifname);
       return;
@@ -93,7 +93,7 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     // A vanished netns took the macvlan with it; in tsnetd the deletion finishes later. A
     // netns now at the path is someone else's: its interface of that name is not ours.
     if (placement.replaced) return;
-    await removeLinkIn(placement.netnsPath, placement.ifname);
+    await removeLinkIn(placement.netnsPath, placement.ifname, ep.mac || undefined);
   },
 
   async check(_net, ep, placement) {

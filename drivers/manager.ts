@@ -136,6 +136,10 @@ interface EndpointOptions {
   netnsIno?: number;
 }
 
+/** The layout of the port table and base jumps this version makes (bump when either changes). */
+const FIREWALL_LAYOUT_KEY = 'firewall.layout';
+const FIREWALL_LAYOUT = '2';
+
 /** The inode of what is at `path` (a netns bind mount: the netns's), or undefined. */
 const inodeAt = (path: string): number | undefined => statSync(path, { throwIfNoEntry: false })?.ino;
 
@@ -749,13 +753,36 @@ export class NetworkManager {
   }
 
   private async addMappings(mappings: NftPortMapping[]): Promise<void> {
-    if (this.lazyPortTable && !this.portMapReady && await this.addIfTable(mappings)) return;
-    this.portMapReady ??= this.portMap.ensure().catch((err: unknown) => {
+    if (this.lazyPortTable && !this.portMapReady && this.layoutCurrent() && await this.addIfTable(mappings)) return;
+    this.portMapReady ??= this.ensureLayout().catch((err: unknown) => {
       this.portMapReady = undefined;
       throw err;
     });
     await this.portMapReady;
     await this.portMap.add(mappings);
+  }
+
+  /**
+   * Whether the port table and the iptables jumps are the ones this version makes, as far as
+   * this store knows (FIREWALL_LAYOUT_KEY): a one-shot process (standalone CNI) adds to an
+   * existing table without re-making it, which after an upgrade would keep an older layout
+   * (before v2: prerouting DNATed 127.0.0.0/8 from other hosts) on hosts with no tsnetd.
+   */
+  private layoutCurrent(): boolean {
+    return this.store.kv.get(FIREWALL_LAYOUT_KEY) === FIREWALL_LAYOUT;
+  }
+
+  /** Makes the port table (chains re-made, maps kept), drops older versions' jumps once, and records the layout. */
+  private async ensureLayout(): Promise<void> {
+    await this.portMap.ensure();
+    if (this.layoutCurrent()) return;
+    try {
+      await this.firewall.removeLegacy();
+    } catch (err) {
+      // No iptables to read: no old jump either. Logged, and not tried again.
+      log.warn({ err }, 'cannot check for firewall jumps of older versions');
+    }
+    this.store.kv.set(FIREWALL_LAYOUT_KEY, FIREWALL_LAYOUT);
   }
 
   /** Adds the mappings when the port table exists (true); false when it is missing. */

@@ -252,7 +252,8 @@ export class Engine {
     this.mgr.store.containers.update(c.id, { sandbox: recorded });
     try {
       if (ownNetns) await this.makeSandbox(sandbox);
-      for (const [i, n] of cfg.networks.entries()) await this.attachOne(c, cfg, n, `eth${i}`, i === 0);
+      const portsAt = this.portsNetwork(c, cfg);
+      for (const [i, n] of cfg.networks.entries()) await this.attachOne(c, cfg, n, `eth${i}`, i === portsAt);
       await this.writeFiles(c, cfg);
       this.starting.add(c.id);
       const { pid } = await this.runtime.start(c.id);
@@ -277,6 +278,17 @@ export class Engine {
     if (isNetns(path)) deleteNetns(path);
     createNetns(path);
     await withNetlinkAt(path, (h) => nl.setLinkUp(h, 'lo', true));
+  }
+
+  /**
+   * The index of the network that publishes the container's ports: the first one that is not
+   * internal (Docker's gateway endpoint; an internal network has no way in from outside). -1
+   * when all are internal: nothing is published, as Docker does, and it is logged.
+   */
+  private portsNetwork(c: ContainerRow, cfg: ContainerConfig): number {
+    const at = cfg.networks.findIndex((n) => !this.mgr.getNetwork(n.network).internal);
+    if (at < 0 && cfg.ports.length > 0) log.warn({ container: c.name }, 'ports not published: every network of the container is internal');
+    return at;
   }
 
   private async attachOne(c: ContainerRow, cfg: ContainerConfig, n: ContainerNetwork, ifname: string, withPorts: boolean): Promise<EndpointInfo> {

@@ -220,6 +220,27 @@ T('bridge enabledad: ADD returns once DAD is over; a duplicate on the bridge fai
   }
 });
 
+T('an IPv6-only conf whose network an older tsnet gave a default IPv4 subnet: re-made while unused, then IPv6 only', async () => {
+  const conf = { cniVersion: '1.0.0', name: 'ccv6old', type: 'tsnet-bridge', bridge: 'ccv6old0', ipam: { type: 'host-local', ranges: [[{ subnet: 'fd97::/64' }]] } };
+  const ns = await newSandbox('cc-v6old');
+  try {
+    const env = { CNI_CONTAINERID: 'o1', CNI_NETNS: ns };
+    assert.is((await cni('tsnet-bridge', 'ADD', conf, env)).exitCode, 0);
+    assert.is((await cni('tsnet-bridge', 'DEL', conf, env)).exitCode, 0);
+    // What an older version made: the same network with a default IPv4 pool beside the range's.
+    const net = mgr.listNetworks().find((n) => n.labels['tsnet.cni.name'] === 'ccv6old');
+    if (!net) throw new Error('no network');
+    mgr.ipam.createPool({ networkId: net.id, subnet: '10.213.195.0/24' });
+    const add = await cni('tsnet-bridge', 'ADD', conf, { ...env, CNI_CONTAINERID: 'o2' });
+    assert.is(add.exitCode, 0, add.raw);
+    assert.ok((add.out as unknown as Result).ips.every((x) => x.address.includes(':')), add.raw);
+    assert.ok((await addrsOf(ns, 'eth0')).every((x) => x.includes(':')), 'no IPv4 address in the container');
+    assert.is((await cni('tsnet-bridge', 'DEL', conf, { ...env, CNI_CONTAINERID: 'o2' })).exitCode, 0);
+  } finally {
+    dropSandbox(ns);
+  }
+});
+
 T('STATUS is 50 (not 100) when the standalone plugin cannot open its store, also under /proc (no hang)', async () => {
   const notADir = join(paths().root, `cc-status-${process.pid}`);
   writeFileSync(notADir, 'not a directory');

@@ -271,5 +271,17 @@ t('a host port a host process holds, or a host IP that is not the host\'s, is re
   await cli(d, ['network', 'rm', 'hostports']);
 });
 
+t('run -p on an internal network starts the container (as Docker) and publishes nothing', async () => {
+  await cli(d, ['network', 'create', '--internal', '--subnet', '10.213.191.0/24', 'intonly']);
+  try {
+    await cli(d, ['run', '-d', '--name', 'intp', '--network', 'intonly', '-p', '18098:80', 'busybox', 'sleep', '300']);
+    assert.is((await inspectContainer(d, 'intp')).State.Running, true);
+    assert.is(await bindError('tcp', '0.0.0.0', 18098), undefined, 'nothing held: the port is free');
+    await cli(d, ['rm', '-f', 'intp']);
+  } finally {
+    await cli(d, ['rm', '-f', 'intp'], [1]);
+    await cli(d, ['network', 'rm', 'intonly']);
+  }
+});
 
 t.run();

@@ -3,7 +3,8 @@
  * a LAN neighbour routing 127.0.0.0/8 here reached ports published on 127.0.0.1 only (and the
  * old PREROUTING jump is replaced on upgrade), a failed publish dropped the record of a port
  * already published, ICC off let IPv6 through when the host has bridge-nf-call-ip6tables=0,
- * and an internal network took ports it could never deliver. The "outside" netns is a LAN
+ * an internal network took ports it could never deliver, and a one-shot process kept an
+ * older port table layout (and jump) after an upgrade. The "outside" netns is a LAN
  * neighbour on a veth from the test's host netns (203.0.113.0/24).
  */
 import { createServer } from 'node:net';
@@ -12,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { ConfigError } from '../core/index.js';
 import { run, start, type Started } from '../core/exec/index.js';
 import { Firewall } from '../core/firewall/index.js';
-import type { EndpointInfo, NetworkManager } from '../drivers/index.js';
+import { NetworkManager, type EndpointInfo } from '../drivers/index.js';
 import { ask, cleanup, dropSandbox, inNs, newManager, newSandbox, publishedPorts, serve } from './helpers.js';
 
 const t = suite('firewall edges');
@@ -136,6 +137,29 @@ t('ports on an internal network are refused, naming the field, and nothing is he
   const probe = createServer();
   await new Promise<void>((r, j) => probe.once('error', j).listen(18083, '0.0.0.0', r));
   probe.close();
+});
+
+t('a one-shot process (standalone CNI) re-makes a port table of an older layout once, and drops the old jump', async () => {
+  const table = async () => (await run(['nft', 'list', 'chain', 'inet', 'tsnet', 'prerouting'])).stdout;
+  await mgr.createNetwork({ name: 'fe-up', subnets: [{ subnet: '10.213.164.0/24' }] });
+  const a = await attach('fe-up', 'a', { ports: [{ proto: 'tcp', hostPort: 18084, containerPort: 80 }] });
+  // What an older tsnet left: prerouting without the 127/8 return, the old PREROUTING jump.
+  await run(['nft', 'flush', 'chain', 'inet', 'tsnet', 'prerouting']);
+  await run(['nft', 'add', 'rule', 'inet', 'tsnet', 'prerouting', 'fib', 'daddr', 'type', 'local', 'jump', 'ports']);
+  await run(['iptables', '-t', 'nat', '-I', 'PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'TSNET-DNAT']);
+  const oneShot = NetworkManager.open(`${dbFile}-oneshot`, { lazyPortTable: true });
+  try {
+    const binding = { proto: 'tcp' as const, hostIp: '0.0.0.0', hostPort: 18085, containerIp: a.addresses[0]?.ip ?? '', containerPort: 80 };
+    await oneShot.publishRules([binding]);
+    assert.match(await table(), /ip daddr 127\.0\.0\.0\/8 return/, 'the table was re-made');
+    const jumps = (await run(['iptables', '-t', 'nat', '-S', 'PREROUTING'])).stdout.split('\n').filter((l) => l.includes('TSNET-DNAT'));
+    assert.equal(jumps, ['-A PREROUTING ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j TSNET-DNAT']);
+    assert.ok((await publishedPorts()).some((p) => p.includes('18085')), 'the mapping went in');
+    await oneShot.unpublishRules([binding]);
+  } finally {
+    oneShot.close();
+    await run(['rm', '-f', `${dbFile}-oneshot`, `${dbFile}-oneshot-wal`, `${dbFile}-oneshot-shm`]);
+  }
 });
 
 t.run();

@@ -10,6 +10,7 @@
  * recorded so, and a stale endpoint's detach deleted the interface of the netns that
  * replaced its own at the same path.
  */
+import { statSync } from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConflictError } from '../core/index.js';
@@ -154,6 +155,28 @@ t('a stale endpoint whose netns path holds another netns now: its detach leaves 
     }
   } finally {
     await run(['ip', 'link', 'del', 'mestale'], { okCodes: [1] });
+  }
+});
+
+t('the same, once the kernel has handed the old netns inode number to the new one: the macvlan MAC tells them apart', async () => {
+  await run(['ip', 'link', 'add', 'mereuse', 'type', 'veth', 'peer', 'name', 'mereusep']);
+  await run(['ip', 'link', 'set', 'mereuse', 'up']);
+  try {
+    await mgr.createNetwork({ name: 'me-mv3', driver: 'macvlan', subnets: [{ subnet: '10.213.193.0/24' }], options: { parent: 'mereuse' } });
+    const old = await mgr.attach({ network: 'me-mv3', sandbox: 'old', placement: netns('c') });
+    deleteNetns(sb('c'));
+    createNetns(sb('c'));
+    const cur = await mgr.attach({ network: 'me-mv3', sandbox: 'cur', placement: netns('c') });
+    // Freed netns inode numbers are handed out again, lowest first: the new netns may well
+    // have the old one's. Made certain here by recording the new number on the old endpoint.
+    const row = mgr.store.endpoints.get(old.id);
+    if (!row) throw new Error('no row');
+    mgr.store.endpoints.update(old.id, { options: { ...row.options, netnsIno: statSync(sb('c')).ino } });
+    await mgr.detach(old.id);
+    assert.equal((await linkNames(sb('c'))).sort(), ['eth0', 'lo'], 'the new sandbox keeps its eth0');
+    await mgr.detach(cur.id);
+  } finally {
+    await run(['ip', 'link', 'del', 'mereuse'], { okCodes: [1] });
   }
 });
 

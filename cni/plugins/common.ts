@@ -74,11 +74,21 @@ function fingerprint(spec: CniNetworkSpec): string {
 }
 
 /**
+ * Whether the network has a subnet of a family none of the ranges has: older versions gave
+ * a conf with only IPv6 ranges a default IPv4 subnet too (every pod got an IPv4 address).
+ */
+function strayFamily(net: NetworkInfo, spec: CniNetworkSpec): boolean {
+  const families = new Set(spec.ranges.flat().map((r) => r.family));
+  return families.size > 0 && net.subnets.some((s) => !families.has(s.family));
+}
+
+/**
  * The tsnet network of a CNI network, made on first use (kernel objects in the host netns,
  * pools in the store); the caller never removes it (as the reference bridge keeps cni0).
  * Concurrent first ADDs (other processes included) wait for the one that creates it. A
  * network recorded with another configuration is replaced while it has no endpoints,
- * otherwise it is code 7.
+ * otherwise it is code 7 (one an older version gave a stray default subnet is replaced while
+ * unused, and kept as it is while it has attachments).
  */
 export async function ensureCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec): Promise<NetworkInfo> {
   const name = networkName(spec.kind, spec.confName);
@@ -86,8 +96,14 @@ export async function ensureCniNetwork(mgr: NetworkManager, spec: CniNetworkSpec
   for (let attempt = 0; attempt < 3; attempt++) {
     const existing = await waitReady(mgr, name);
     if (existing) {
-      if (existing.labels[FINGERPRINT] === fp) return existing;
-      const n = mgr.store.endpoints.listByNetwork(existing.id).length;
+      const count = () => mgr.store.endpoints.listByNetwork(existing.id).length; // not on the hot path
+      if (existing.labels[FINGERPRINT] === fp) {
+        if (!strayFamily(existing, spec) || count() > 0) return existing;
+        log.info({ network: name }, 'cni network has a default subnet of a family its ranges lack (made by an older tsnet); re-creating it while unused');
+        await removeCniNetwork(mgr, existing);
+        continue;
+      }
+      const n = count();
       if (n > 0) {
         throw new ConfigError(`CNI network "${spec.confName}" exists with another configuration (ranges or ${spec.kind} options changed) and has ${n} attachment(s); remove them first`, 'ipam.ranges');
       }

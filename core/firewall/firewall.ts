@@ -45,6 +45,11 @@ export class Firewall {
     return this.apply({ remove: this.families.map(legacyBaseRules), add: this.families.map(baseRules) });
   }
 
+  /** Removes the jumps older versions made that ensureBase no longer does (legacyBaseRules), if present. */
+  removeLegacy(): Promise<void> {
+    return this.apply({ remove: this.families.map(legacyBaseRules) });
+  }
+
   /** Removes every TSNET chain and every jump into one, as found now in the caller's netns. */
   teardown(): Promise<void> {
     return this.serial(async () => {

@@ -72,7 +72,7 @@ const afOf = (family: 4 | 6): number => (family === 4 ? AF_INET : AF_INET6);
 /**
  * Pure: the payload of a dump (CT_GET with NLM_F_DUMP) of one family's entries, asking the
  * kernel to keep only those the matches could select: by protocol when they share one, and by
- * port (and address) when they share one. The caller still checks each entry (entryMatches).
+ * port (and IPv4 address) when they share one. The caller still checks each entry (entryMatches).
  */
 export function dumpRequest(family: 4 | 6, matches: readonly ConntrackMatch[]): Buffer {
   const head = nfgenmsg(afOf(family), 0);
@@ -80,7 +80,9 @@ export function dumpRequest(family: 4 | 6, matches: readonly ConntrackMatch[]): 
   const proto = same(matches.map((m) => m.proto));
   if (proto === undefined) return head;
   const port = same(matches.map((m) => m.port));
-  const dst = port === undefined ? undefined : same(matches.map((m) => m.dst && parseIp(m.dst, 'dst').text));
+  // IPv4 only: the kernel's IPv6 address filter is inverted (ctnetlink_filter_match_tuple
+  // treats equal addresses as no match), so an IPv6 dump filters by port and this side by address.
+  const dst = port === undefined || family === 6 ? undefined : same(matches.map((m) => m.dst && parseIp(m.dst, 'dst').text));
   const l4 = [nlattr(CTA_PROTO_NUM, u8(IPPROTO[proto]))];
   if (port !== undefined) l4.push(nlattr(CTA_PROTO_DST_PORT, be16(port)));
   const tuple = [nlattr(CTA_TUPLE_PROTO, l4, true)];
