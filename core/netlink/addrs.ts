@@ -99,6 +99,10 @@ export async function waitForDad(h: NlHandle, ifindex: number, cidrs: string[], 
     const mine = (await dumpAddrs(h, ifindex)).filter((a) => cidrs.includes(a.cidr));
     const dup = mine.find((a) => a.dadFailed);
     if (dup) throw new ConflictError(`IPv6 address ${dup.cidr} is already in use on the link (duplicate address detection failed)`);
+    // Gone is no success: a duplicate with accept_dad=2 takes IPv6 off the link, and a
+    // concurrent delete takes the link.
+    const gone = cidrs.filter((c) => !mine.some((a) => a.cidr === c));
+    if (gone.length > 0) throw new ConflictError(`IPv6 address ${gone.join(', ')} went away during duplicate address detection (a duplicate makes the kernel disable IPv6 with accept_dad=2)`);
     if (!mine.some((a) => a.tentative)) return;
     if (Date.now() >= deadline) throw new TryAgainError(`IPv6 duplicate address detection for ${cidrs.join(', ')} did not finish within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, DAD_POLL_MS));
