@@ -93,7 +93,7 @@ export const macvlanDriver: Driver<MacvlanOptions> = {
     // A vanished netns took the macvlan with it; in tsnetd the deletion finishes later. A
     // netns now at the path is someone else's: its interface of that name is not ours.
     if (placement.replaced) return;
-    await removeLinkIn(placement.netnsPath, placement.ifname, ep.mac || undefined);
+    await removeLinkIn(placement.netnsPath, placement.ifname, ep.mac);
   },
 
   async check(_net, ep, placement) {

@@ -11,7 +11,7 @@ import { ConfigError, ConflictError, KernelError, NotFoundError, TryAgainError, 
 import * as nl from '../core/netlink/index.js';
 import { DYING_GROUP, linkDeletesDeferred, settleRetired, sweepRetired } from '../core/link-reaper/index.js';
 import { isNetns, withNetlinkAt } from '../core/netns/index.js';
-import { Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } from '../core/firewall/index.js';
+import { FIREWALL_LAYOUT, Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } from '../core/firewall/index.js';
 import { hostIpsClash, openStore, portsClash, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
 import { Ipam, cidrContains, macFromIp, normalizeIp, parseIp, type PoolSpec } from '../ipam/index.js';
 import { getDriver, usesIpam, type AnyDriver } from './registry.js';
@@ -136,9 +136,8 @@ interface EndpointOptions {
   netnsIno?: number;
 }
 
-/** The layout of the port table and base jumps this version makes (bump when either changes). */
+/** Where the store records the firewall layout made in this host netns (core/firewall FIREWALL_LAYOUT). */
 const FIREWALL_LAYOUT_KEY = 'firewall.layout';
-const FIREWALL_LAYOUT = '2';
 
 /** The inode of what is at `path` (a netns bind mount: the netns's), or undefined. */
 const inodeAt = (path: string): number | undefined => statSync(path, { throwIfNoEntry: false })?.ino;
@@ -405,7 +404,7 @@ export class NetworkManager {
     }
     for (const row of this.store.endpoints.list()) {
       await this.reconcileStep(`endpoint ${row.id.slice(0, 12)}`, async () => {
-        if (row.state !== 'attached' || await this.sandboxGone(row.id)) {
+        if (row.state !== 'attached' || await this.sandboxGone(row)) {
           await this.detach(row.id);
           report.endpointsReleased.push(row.id);
         } else {
@@ -433,14 +432,12 @@ export class NetworkManager {
    * and dockerd's move the interface is in the host too: a restart right then fails that
    * container's start rather than leak. Host netns.
    */
-  private async sandboxGone(endpointId: string): Promise<boolean> {
-    const ep = this.endpointInfo(endpointId);
-    const row = this.store.endpoints.get(endpointId);
-    const placement = row ? placementNow(row) : ep.placement;
+  private async sandboxGone(row: EndpointRow): Promise<boolean> {
+    const placement = placementNow(row);
     if (placement.kind === 'netns') return placement.replaced === true || !isNetns(placement.netnsPath);
     const h = nl.hostNetlink();
-    if (await nl.getLink(h, ep.placement.ifname)) return true;
-    return ep.hostIfname !== undefined && !(await nl.getLink(h, ep.hostIfname));
+    if (await nl.getLink(h, placement.ifname)) return true;
+    return row.hostIfname !== undefined && !(await nl.getLink(h, row.hostIfname));
   }
 
   /**
@@ -539,7 +536,7 @@ export class NetworkManager {
       const intent = sweep === undefined ? undefined : this.store.intents.begin(SWEEP_INTENT, sweep);
       await driver.detach(net, this.planOf(row), ep.placement);
       this.forgetEndpoint(row.id);
-      if (ep.placement.kind === 'netns' && !ep.placement.replaced) await this.handOverDefaultRoutes(row, net, ep.placement.netnsPath);
+      if (ep.placement.kind === 'netns' && !ep.placement.replaced) await this.handOverDefaultRoutes(row, ep.addresses, net, ep.placement.netnsPath);
       // Closed once the reaper has deleted the retired link (not awaited: DEL answers first);
       // at once when deletes are not deferred (the link is gone already).
       if (sweep !== undefined && intent !== undefined) {
@@ -556,11 +553,13 @@ export class NetworkManager {
    * EEXIST: the sandbox still has one. Not for CNI networks (the runtime owns their routes)
    * nor internal ones. Best effort: the detach is done whatever happens here.
    */
-  private async handOverDefaultRoutes(left: EndpointRow, net: NetworkInfo, netnsPath: string): Promise<void> {
-    if (left.sandbox === undefined || net.internal || isCniNetwork(net.labels) || !isNetns(netnsPath)) return;
-    const families = new Set(this.planOf(left).addresses.filter((a) => a.gateway).map((a) => a.family));
-    if (families.size === 0) return;
-    for (const other of this.store.endpoints.listBySandbox(left.sandbox)) {
+  private async handOverDefaultRoutes(left: EndpointRow, addresses: EndpointAddress[], net: NetworkInfo, netnsPath: string): Promise<void> {
+    if (left.sandbox === undefined || net.internal || isCniNetwork(net.labels)) return;
+    const families = new Set(addresses.filter((a) => a.gateway).map((a) => a.family));
+    // The common case, a sandbox on one network, ends at this indexed query.
+    const others = families.size === 0 ? [] : this.store.endpoints.listBySandbox(left.sandbox);
+    if (others.length === 0 || !isNetns(netnsPath)) return;
+    for (const other of others) {
       const o = other.options as unknown as EndpointOptions;
       const onet = this.store.networks.get(other.networkId);
       if (other.state !== 'attached' || o.placement.kind !== 'netns' || o.placement.netnsPath !== netnsPath) continue;
@@ -769,7 +768,7 @@ export class NetworkManager {
    * (before v2: prerouting DNATed 127.0.0.0/8 from other hosts) on hosts with no tsnetd.
    */
   private layoutCurrent(): boolean {
-    return this.store.kv.get(FIREWALL_LAYOUT_KEY) === FIREWALL_LAYOUT;
+    return this.store.kv.get(FIREWALL_LAYOUT_KEY) === String(FIREWALL_LAYOUT);
   }
 
   /** Makes the port table (chains re-made, maps kept), drops older versions' jumps once, and records the layout. */
@@ -782,7 +781,7 @@ export class NetworkManager {
       // No iptables to read: no old jump either. Logged, and not tried again.
       log.warn({ err }, 'cannot check for firewall jumps of older versions');
     }
-    this.store.kv.set(FIREWALL_LAYOUT_KEY, FIREWALL_LAYOUT);
+    this.store.kv.set(FIREWALL_LAYOUT_KEY, String(FIREWALL_LAYOUT));
   }
 
   /** Adds the mappings when the port table exists (true); false when it is missing. */

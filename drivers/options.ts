@@ -1,9 +1,10 @@
 /** Pure parsers shared by the drivers' parseOptions. Each error names the option. */
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../core/index.js';
+import { ruleIfnameValid } from '../core/firewall/index.js';
 import { formatIp, parseIp, type IpValue } from '../ipam/index.js';
 
-/** Interface names: 1..15 bytes (IFNAMSIZ-1), no '/', ':' or whitespace, not '.' or '..'. */
+/** Interface names: 1..15 bytes (IFNAMSIZ-1), no '/', ':', '%' or whitespace, not '.', '..', 'all' or 'default'. */
 export function checkIfname(name: string, field: string): string {
   if (name.length === 0) throw new ConfigError(`${field}: interface name is empty`, field);
   if (Buffer.byteLength(name) > 15) throw new ConfigError(`${field}: interface name "${name}" is longer than 15 bytes`, field);
@@ -14,12 +15,12 @@ export function checkIfname(name: string, field: string): string {
 }
 
 /**
- * A bridge's name: also written into firewall rules (`-i`/`-o`), which core/firewall takes
- * only in letters, digits, '_', '.' and '-'. Checked before anything is made.
+ * A bridge's name: also written into firewall rules (`-i`/`-o`), so it must be one
+ * core/firewall takes (ruleIfnameValid). Checked before anything is made.
  */
 export function checkBridgeName(name: string, field: string): string {
   checkIfname(name, field);
-  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new ConfigError(`${field}: bridge name "${name}" may hold only letters, digits, "_", "." and "-" (firewall rules name it)`, field);
+  if (!ruleIfnameValid(name)) throw new ConfigError(`${field}: bridge name "${name}" may hold only letters, digits, "_", "." and "-" (firewall rules name it)`, field);
   return name;
 }
 

@@ -6,24 +6,19 @@ import * as assert from 'uvu/assert';
 import type { Started } from '../core/exec/index.js';
 import { closeConntrackSocket } from '../core/netlink/index.js';
 import type { NetworkManager } from '../drivers/index.js';
-import { ask, cleanup, dropSandbox, inNs, newManager, newSandbox, serve } from './helpers.js';
+import { ask, cleanup, dropSandbox, inNs, linkOutside, newManager, newSandbox, serve, UPLINK_HOST_IP6 } from './helpers.js';
 
 const t = suite('IPv6 conntrack of a port published on one address');
 let mgr: NetworkManager;
 let dbFile: string;
 const sbx: Record<string, string> = {};
 const servers: Started[] = [];
-const HOST6 = 'fd99::1';
+const HOST6 = UPLINK_HOST_IP6;
 
 t.before(async () => {
   ({ mgr, dbFile } = newManager());
   for (const n of ['a', 'outside']) sbx[n] = await newSandbox(`ct6-${n}`);
-  const o = sbx.outside!;
-  await inNs(undefined, ['ip', 'link', 'add', 'ct6up', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', o]);
-  await inNs(undefined, ['ip', 'addr', 'add', `${HOST6}/64`, 'dev', 'ct6up', 'nodad']);
-  await inNs(undefined, ['ip', 'link', 'set', 'ct6up', 'up']);
-  await inNs(o, ['ip', 'addr', 'add', 'fd99::2/64', 'dev', 'eth0', 'nodad']);
-  await inNs(o, ['ip', 'link', 'set', 'eth0', 'up']);
+  await linkOutside(sbx.outside!, 'ct6up', { ipv6: true });
   await mgr.createNetwork({ name: 'ct6', ipv6: true, subnets: [{ subnet: '10.213.190.0/24' }, { subnet: 'fd74:736e:6574:be::/64' }] });
   servers.push(await serve(sbx.a!, 'udp', 53, 'dns-a'));
 });

@@ -5,7 +5,7 @@
  * already published, ICC off let IPv6 through when the host has bridge-nf-call-ip6tables=0,
  * an internal network took ports it could never deliver, and a one-shot process kept an
  * older port table layout (and jump) after an upgrade. The "outside" netns is a LAN
- * neighbour on a veth from the test's host netns (203.0.113.0/24).
+ * neighbour (helpers linkOutside).
  */
 import { createServer } from 'node:net';
 import { suite } from 'uvu';
@@ -14,14 +14,13 @@ import { ConfigError } from '../core/index.js';
 import { run, start, type Started } from '../core/exec/index.js';
 import { Firewall } from '../core/firewall/index.js';
 import { NetworkManager, type EndpointInfo } from '../drivers/index.js';
-import { ask, cleanup, dropSandbox, inNs, newManager, newSandbox, publishedPorts, serve } from './helpers.js';
+import { ask, cleanup, dropSandbox, inNs, linkOutside, newManager, newSandbox, publishedPorts, serve, UPLINK_HOST_IP as HOST_IP } from './helpers.js';
 
 const t = suite('firewall edges');
 let mgr: NetworkManager;
 let dbFile: string;
 const sbx: Record<string, string> = {};
 const servers: Started[] = [];
-const HOST_IP = '203.0.113.1';
 const sb = (n: string) => sbx[n] ?? '';
 const ipOf = (ep: EndpointInfo, f: 4 | 6) => ep.addresses.find((a) => a.family === f)?.ip ?? '';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -29,11 +28,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 t.before(async () => {
   ({ mgr, dbFile } = newManager());
   for (const n of ['a', 'b', 'outside']) sbx[n] = await newSandbox(`fe-${n}`);
-  await run(['ip', 'link', 'add', 'feuplink0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', sb('outside')]);
-  await run(['ip', 'addr', 'add', `${HOST_IP}/24`, 'dev', 'feuplink0']);
-  await run(['ip', 'link', 'set', 'feuplink0', 'up']);
-  await inNs(sb('outside'), ['ip', 'addr', 'add', '203.0.113.2/24', 'dev', 'eth0']);
-  await inNs(sb('outside'), ['ip', 'link', 'set', 'eth0', 'up']);
+  await linkOutside(sb('outside'), 'feuplink0');
 });
 
 t.after.each(async () => {

@@ -32,15 +32,24 @@ export function dropSandbox(path: string): void {
 export const UPLINK_HOST_IP = '203.0.113.1';
 export const UPLINK_OUTSIDE_IP = '203.0.113.2';
 
+/** linkOutside's IPv6 addresses (with `ipv6`): the test's host end, and the other host's. */
+export const UPLINK_HOST_IP6 = 'fd99::1';
+export const UPLINK_OUTSIDE_IP6 = 'fd99::2';
+
 /**
  * Makes the netns at `path` "another host": a veth from the test's host netns (`uplink`,
- * UPLINK_HOST_IP/24) to its eth0 (UPLINK_OUTSIDE_IP/24), both up. The test deletes `uplink`.
+ * UPLINK_HOST_IP/24) to its eth0 (UPLINK_OUTSIDE_IP/24), both up; with `ipv6`, also
+ * UPLINK_HOST_IP6/64 and UPLINK_OUTSIDE_IP6/64 (no DAD). The test deletes `uplink`.
  */
-export async function linkOutside(path: string, uplink: string): Promise<void> {
+export async function linkOutside(path: string, uplink: string, opts: { ipv6?: boolean } = {}): Promise<void> {
   await inNs(undefined, ['ip', 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', path]);
   await inNs(undefined, ['ip', 'addr', 'add', `${UPLINK_HOST_IP}/24`, 'dev', uplink]);
-  await inNs(undefined, ['ip', 'link', 'set', uplink, 'up']);
   await inNs(path, ['ip', 'addr', 'add', `${UPLINK_OUTSIDE_IP}/24`, 'dev', 'eth0']);
+  if (opts.ipv6) {
+    await inNs(undefined, ['ip', 'addr', 'add', `${UPLINK_HOST_IP6}/64`, 'dev', uplink, 'nodad']);
+    await inNs(path, ['ip', 'addr', 'add', `${UPLINK_OUTSIDE_IP6}/64`, 'dev', 'eth0', 'nodad']);
+  }
+  await inNs(undefined, ['ip', 'link', 'set', uplink, 'up']);
   await inNs(path, ['ip', 'link', 'set', 'eth0', 'up']);
 }
 

@@ -96,9 +96,9 @@ test('removeLinkIn deferred (a link inside the sandbox): marked, deleted by the 
   try {
     deferLinkDeletes(true);
     const fd = openNetns(ns);
-    await nl.createLink(h, { name: 'mv0', kind: 'bridge', netnsFd: fd });
+    await nl.createLink(h, { name: 'mv0', kind: 'bridge', netnsFd: fd, mac: '02:00:00:00:0a:01' });
     closeNetns(fd);
-    await removeLinkIn(ns, 'mv0');
+    await removeLinkIn(ns, 'mv0', '02:00:00:00:0a:01');
     // Only marked (a macvlan's down costs an RCU grace period): the worker deletes it.
     const marked = (await ipJson<Link[]>(ns, ['-d', 'link', 'show'])).filter((l) => l.ifname === 'mv0');
     assert.ok(marked.every((l) => Number(l.group) === DYING_GROUP));
@@ -107,7 +107,7 @@ test('removeLinkIn deferred (a link inside the sandbox): marked, deleted by the 
   } finally {
     dropSandbox(ns);
   }
-  await removeLinkIn(ns, 'mv0');
+  await removeLinkIn(ns, 'mv0', '02:00:00:00:0a:01');
 });
 
 test('sweepRetired deletes retired links left behind (a daemon killed before its worker ran)', async () => {

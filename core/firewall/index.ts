@@ -6,6 +6,8 @@ export { IptablesBackend, renderRestore, parseSave, tokenize, type Backend, type
 export {
   baseRules,
   networkRules,
+  ruleIfnameValid,
+  FIREWALL_LAYOUT,
   portRules,
   FORWARD_CHAIN,
   ISOLATION1_CHAIN,

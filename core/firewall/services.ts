@@ -66,6 +66,13 @@ export interface NetworkFirewall {
 }
 
 /**
+ * The version of what baseRules and renderPortMapLayout make: bump it with either, so that
+ * a process that finds an older one recorded re-makes the port table and removes
+ * legacyBaseRules (NetworkManager's firewall.layout mark). 2: the 127.0.0.0/8 exclusions.
+ */
+export const FIREWALL_LAYOUT = 2;
+
+/**
  * Jumps older tsnet versions made and baseRules no longer does, removed by ensureBase: the
  * IPv4 PREROUTING jump that also took 127.0.0.0/8 (REMOTE_TO_LOCAL).
  */
@@ -176,8 +183,13 @@ function checkId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/.test(id)) throw new ConfigError(`network id ${JSON.stringify(id)} is not usable in a rule`, 'id');
 }
 
+/** Whether rules can name interface `name` (`-i`/`-o`): letters, digits, '_', '.', '-', at most 15. */
+export function ruleIfnameValid(name: string): boolean {
+  return /^[A-Za-z0-9_.-]{1,15}$/.test(name);
+}
+
 function checkIfname(name: string, field: string): void {
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new ConfigError(`interface name ${JSON.stringify(name)} is not valid`, field);
+  if (!ruleIfnameValid(name)) throw new ConfigError(`interface name ${JSON.stringify(name)} is not valid`, field);
 }
 
 /** '10.1.2.3' -> '10.1.2.3', 'fd00:0::1' -> 'fd00::1'; ConfigError when not of `family`. */

@@ -69,19 +69,18 @@ export async function removeHostLink(name: string, alongside?: (h: nl.NlHandle, 
 }
 
 /**
- * Removes link `ifname` inside the netns at `netnsPath` (a macvlan), only if its MAC is `mac`
- * when given; no error when gone.
+ * Removes link `ifname` inside the netns at `netnsPath` (a macvlan) if its MAC is `mac`; no
+ * error when gone.
  * Deferred, it is only put in the DYING group: taking a macvlan down waits for an RCU grace
  * period (~11 ms, its hash removal), deleting it does not, so it keeps its name and state
  * until the worker deletes it; a new link in that netns first awaits settleRetired(netnsPath).
  */
-export async function removeLinkIn(netnsPath: string, ifname: string, mac?: string): Promise<void> {
+export async function removeLinkIn(netnsPath: string, ifname: string, mac: string): Promise<void> {
   if (!isNetns(netnsPath)) return;
   await withNetlinkAt(netnsPath, async (h, fd) => {
-    if (!deferred && mac === undefined) return void (await nl.deleteLink(h, ifname));
     const link = await nl.getLink(h, ifname);
     // Another link of that name (a newer netns at the path, whose inode number may be the old one's): not ours.
-    if (!link || (mac !== undefined && link.mac.toLowerCase() !== mac.toLowerCase())) return;
+    if (!link || link.mac.toLowerCase() !== mac.toLowerCase()) return;
     if (!deferred) return void (await nl.deleteLink(h, link.name));
     await nl.setLinkGroup(h, link.index, DYING_GROUP);
     sweep(netnsPath, fstatSync(fd).ino);

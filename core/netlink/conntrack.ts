@@ -11,7 +11,8 @@ import { createNetlink, type NetlinkMessage, type NetlinkSocket } from 'netlink'
 import type { KernelError } from '../errors.js';
 import { SerialQueues } from '../serial.js';
 import { formatIp, NLMSG_ERROR } from './encode.js';
-import { assertLoadNetns, NETLINK_NETFILTER, nftKernelError, parseErrorPayload } from './nfnetlink.js';
+import { NETLINK_NETFILTER, nftKernelError, parseErrorPayload } from './nfnetlink.js';
+import { assertLoadNetns } from './socket.js';
 import {
   CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, entryMatches, parseEntry,
   type ConntrackEntry, type ConntrackMatch,

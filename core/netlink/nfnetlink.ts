@@ -4,11 +4,11 @@
  * Pure encoders plus one shared socket in the process's own (host) netns. The messages
  * themselves (set elements, ...) are built by their users (core/firewall/nft-ports).
  */
-import { statSync } from 'node:fs';
 import { getSystemErrorMap } from 'node:util';
 import { createNetlink, type NetlinkMessage, type NetlinkSocket } from 'netlink';
 import { KernelError } from '../errors.js';
 import { NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR, nlattr, nlmsg } from './encode.js';
+import { assertLoadNetns } from './socket.js';
 
 export { NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR, nlattr, nlmsg };
 
@@ -187,15 +187,6 @@ class NftSocket {
 }
 
 let shared: NftSocket | undefined;
-const loadNetnsInode = statSync('/proc/thread-self/ns/net').ino;
-
-/** Throws KernelError(op, EINVAL) unless the calling thread is in the netns the process
- * started in: the shared NETLINK_NETFILTER sockets must be made in the host's. */
-export function assertLoadNetns(op: string): void {
-  if (statSync('/proc/thread-self/ns/net').ino !== loadNetnsInode) {
-    throw new KernelError(op, 22, 'EINVAL', 'the calling thread is inside another netns');
-  }
-}
 
 /** The process's nftables socket (host netns), opened on first use; shared, never closed
  * by callers (closeNftSocket ends it, e.g. before exit in tests). */

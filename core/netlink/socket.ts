@@ -134,14 +134,22 @@ let host: NlSocket | undefined;
 const loadNetnsInode = statSync('/proc/thread-self/ns/net').ino;
 
 /**
+ * Throws KernelError(op, EINVAL) unless the calling thread is in the netns the process
+ * started in: the process's shared sockets (rtnetlink, nftables, conntrack) must be the host's.
+ */
+export function assertLoadNetns(op: string): void {
+  if (statSync('/proc/thread-self/ns/net').ino !== loadNetnsInode) {
+    throw new KernelError(op, 22, 'EINVAL', 'the calling thread is inside another netns');
+  }
+}
+
+/**
  * The cached handle for the process's own netns (the one it started in). Shared: callers
  * do not close it (if someone does, the next call opens a new one).
  */
 export function hostNetlink(): NlHandle {
   if (host && !host.closed) return host;
-  if (statSync('/proc/thread-self/ns/net').ino !== loadNetnsInode) {
-    throw new KernelError('open host netlink socket', 22, 'EINVAL', 'the calling thread is inside another netns');
-  }
+  assertLoadNetns('open host netlink socket');
   host = openNetlink('host') as NlSocket;
   return host;
 }
