@@ -10,6 +10,7 @@ import { statSync } from 'node:fs';
 import { ConfigError, ConflictError, KernelError, NotFoundError, TryAgainError, paths, withContext, log } from '../core/index.js';
 import * as nl from '../core/netlink/index.js';
 import { DYING_GROUP, linkDeletesDeferred, settleRetired, sweepRetired } from '../core/link-reaper/index.js';
+import { deleteFlows, flowDeletesDeferred } from '../core/flow-sweeper/index.js';
 import { isNetns, withNetlinkAt } from '../core/netns/index.js';
 import { FIREWALL_LAYOUT, Firewall, PortMap, networkRules, type NftPortMapping, type RuleSet } from '../core/firewall/index.js';
 import { hostIpsClash, openStore, portsClash, type Store, type NetworkRow, type EndpointRow } from '../store/index.js';
@@ -816,11 +817,11 @@ export class NetworkManager {
     }
     const matches = udpFlowMatches(bindings);
     if (matches.length === 0) return;
-    try {
-      await nl.deleteConntrack(matches);
-    } catch (err) {
+    const deleted = deleteFlows(matches).catch((err: unknown) => {
       log.warn({ err, ports: matches.map((m) => m.port) }, 'cannot delete the conntrack entries of published UDP ports');
-    }
+    });
+    // tsnetd: the worker walks the table while the call returns (settleFlows before exit).
+    if (!flowDeletesDeferred()) await deleted;
   }
 
   /** Removes every tsnet firewall object (iptables chains and the nftables table); tests, uninstall. */

@@ -11,6 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, ConflictError, NotFoundError, SerialQueues, TsnetError, log, paths, type Paths } from '../core/index.js';
 import { settleRetired } from '../core/link-reaper/index.js';
+import { settleFlows } from '../core/flow-sweeper/index.js';
 import * as nl from '../core/netlink/index.js';
 import { createNetns, deleteNetns, isNetns, withNetlinkAt } from '../core/netns/index.js';
 import { NetworkManager, OWNER_DOCKER, OWNER_LABEL, bridgeName, parsePortSpec, type BridgeOptions, type EndpointInfo, type Network, type NetworkInfo } from '../drivers/index.js';
@@ -69,6 +70,7 @@ export class Engine {
     for (const t of this.adopted.values()) clearInterval(t);
     await this.dns.close();
     await settleRetired(); // links retired by detach are deleted before the process goes
+    await settleFlows(); // and the conntrack entries of UDP ports changed last
     this.mgr.close();
   }
 

@@ -1,11 +1,15 @@
 /**
  * `npm run bench` (inside a throwaway host netns, see scripts/in-sandbox.mjs):
- * in-process attach and detach latency on a bridge network, for the 1st endpoint and
- * with 999 others attached (the 1000th), without and with two published ports; the 1st is
- * measured again after the others are gone and both samples are pooled against drift. The
- * 999 others are attached back to back, and that burst is reported too. The two ports are
- * one TCP and one UDP: a change with UDP ports includes deleting their conntrack entries,
- * a walk of the kernel's whole table, measured on its own too.
+ * in-process attach and detach latency on a bridge network, for the 1st endpoint and with 999
+ * others attached (the 1000th), for four kinds of endpoint: without and with two published
+ * ports, each with the container end's IPv6 as the netns has it (link-local, router and MLD
+ * solicitations: CNI endpoints) and with IPv6 off (the engine's and Docker's endpoints on an
+ * IPv4-only network). The 1st is measured again after the others are gone and both samples
+ * are pooled against drift. The 999 others are attached back to back, and that burst is
+ * reported too. The two ports are one TCP and one UDP: a change with UDP ports deletes their
+ * conntrack entries, a walk of the kernel's whole table, measured on its own too.
+ * Default: as tsnetd runs (links retired and deleted by the reaper's worker; conntrack walks
+ * in the sweeper's worker); BENCH_ONESHOT=1: both done in the call, as a standalone CNI plugin.
  * Where Debian's reference CNI plugins are installed, the same bridge+host-local setup
  * through the reference `bridge` plugin (exec per call) runs in the same run for scale.
  * Loops are bounded; everything made is removed at the end.
@@ -20,6 +24,7 @@ import * as nl from '../core/netlink/index.js';
 import { createNetns, deleteNetns } from '../core/netns/index.js';
 import { NetworkManager, type AttachRequest, type PortRequest } from '../drivers/index.js';
 import { deferLinkDeletes, settleRetired } from '../core/link-reaper/index.js';
+import { deferFlowDeletes, settleFlows } from '../core/flow-sweeper/index.js';
 import { fmt as fmtStats, stats, type Stats } from './bench-stats.js';
 import { buildExecTimer, execTimed } from './exec-timed.js';
 
@@ -30,21 +35,22 @@ const REF_PLUGIN = '/usr/lib/cni/bridge';
 const BENCH_BRIDGE = 'tsbench0';
 const REF_ROUNDS = Number(process.env['BENCH_REF_ROUNDS'] ?? 50);
 const SETTLE_MS = Number(process.env['BENCH_SETTLE_MS'] ?? 15_000);
-// BENCH_DEFER=1: detach as tsnetd does (links retired, deleted by the reaper's worker);
-// default: deleted before detach resolves, as a standalone CNI plugin does.
-const DEFER = process.env['BENCH_DEFER'] === '1';
-deferLinkDeletes(DEFER);
-// BENCH_V6OFF=1: endpoints as the engine attaches them (IPv6 off without an IPv6 address).
-const V6OFF = process.env['BENCH_V6OFF'] === '1';
+const ONESHOT = process.env['BENCH_ONESHOT'] === '1';
+deferLinkDeletes(!ONESHOT);
+deferFlowDeletes(!ONESHOT);
+// BENCH_V6OFF=1: the 999 others with IPv6 off too (default: as the netns has it, the louder case).
+const FILL_V6OFF = process.env['BENCH_V6OFF'] === '1';
 
 const fmt = (s: Stats) => fmtStats(s, 3);
 
 interface Samples { attach: Stats; detach: Stats; raw: { attach: number[]; detach: number[] } }
 
-async function measure(mgr: NetworkManager, netnsPath: string, ports: PortRequest[]): Promise<Samples> {
+interface Kind { label: string; ports: PortRequest[]; v6off: boolean }
+
+async function measure(mgr: NetworkManager, netnsPath: string, kind: Kind): Promise<Samples> {
   const a: number[] = [];
   const d: number[] = [];
-  const req: AttachRequest = { network: 'bench', sandbox: 'bench', placement: { kind: 'netns', netnsPath, ifname: 'eth0' }, ports, ...(V6OFF ? { ipv6OffWithoutAddress: true } : {}) };
+  const req: AttachRequest = { network: 'bench', sandbox: 'bench', placement: { kind: 'netns', netnsPath, ifname: 'eth0' }, ports: kind.ports, ...(kind.v6off ? { ipv6OffWithoutAddress: true } : {}) };
   for (let i = 0; i < 20; i++) await mgr.detach((await mgr.attach(req)).id); // warm-up
   for (let i = 0; i < ROUNDS; i++) {
     const t0 = performance.now();
@@ -55,6 +61,9 @@ async function measure(mgr: NetworkManager, netnsPath: string, ports: PortReques
     a.push(t1 - t0);
     d.push(t2 - t1);
   }
+  // The workers' backlog (retired links, conntrack walks) does not spill into the next sample.
+  await settleRetired();
+  await settleFlows();
   return { attach: stats(a), detach: stats(d), raw: { attach: a, detach: d } };
 }
 
@@ -108,6 +117,14 @@ async function conntrackWalk(): Promise<{ ms: Stats; buckets: string }> {
   return { ms: stats(t), buckets };
 }
 
+const pct = (b: Stats, a: Stats) => `${(b.median / a.median).toFixed(2)}x`;
+
+async function measureAll(mgr: NetworkManager, netnsPath: string, kinds: Kind[]): Promise<Samples[]> {
+  const out: Samples[] = [];
+  for (const k of kinds) out.push(await measure(mgr, netnsPath, k));
+  return out;
+}
+
 async function main(): Promise<void> {
   const state = mkdtempSync(join(tmpdir(), 'tsnet-bench-'));
   const mgr = NetworkManager.open(join(state, 'bench.db'));
@@ -116,6 +133,12 @@ async function main(): Promise<void> {
   const fillers: string[] = [];
   const filled: string[] = [];
   const twoPorts: PortRequest[] = [{ proto: 'tcp', containerPort: 80 }, { proto: 'udp', containerPort: 53 }];
+  const kinds: Kind[] = [
+    { label: 'IPv6 off (engine)', ports: [], v6off: true },
+    { label: 'IPv6 off, 2 ports', ports: twoPorts, v6off: true },
+    { label: 'IPv6 link-local (CNI)', ports: [], v6off: false },
+    { label: 'link-local, 2 ports', ports: twoPorts, v6off: false },
+  ];
   const haveRef = existsSync(REF_PLUGIN);
   try {
     const timer = haveRef ? await buildExecTimer(state) : '';
@@ -124,8 +147,7 @@ async function main(): Promise<void> {
     // The reference plugin also on tsnet's bridge (no gateway of its own), at the 1st and the
     // 1000th port: the same kernel work per port, so its growth in ms is the kernel's share.
     const onOurBridge: RefSpec = { bridge: BENCH_BRIDGE, isGateway: false, subnet: '10.222.0.0/16', rounds: REF_ROUNDS };
-    const first = await measure(mgr, target, []);
-    const firstPorts = await measure(mgr, target, twoPorts);
+    const first = await measureAll(mgr, target, kinds);
     const refFirst = haveRef ? await referenceBridge(timer, target, onOurBridge) : undefined;
     const fillStart = performance.now();
     const fillTimes: number[] = [];
@@ -135,7 +157,7 @@ async function main(): Promise<void> {
         fillers.push(join(nsDir, `fill${fillers.length}`));
         createNetns(fillers[fillers.length - 1]!);
       }
-      const ep = await mgr.attach({ network: 'bench', sandbox: `fill${i}`, placement: { kind: 'netns', netnsPath: fillers[fillers.length - 1]!, ifname: `eth${i % PER_NETNS}` }, ports: i % 2 ? twoPorts : [], ...(V6OFF ? { ipv6OffWithoutAddress: true } : {}) });
+      const ep = await mgr.attach({ network: 'bench', sandbox: `fill${i}`, placement: { kind: 'netns', netnsPath: fillers[fillers.length - 1]!, ifname: `eth${i % PER_NETNS}` }, ports: i % 2 ? twoPorts : [], ...(FILL_V6OFF ? { ipv6OffWithoutAddress: true } : {}) });
       filled.push(ep.id);
       fillTimes.push(performance.now() - t0);
     }
@@ -143,44 +165,48 @@ async function main(): Promise<void> {
     // Let the kernel finish what 999 new interfaces started (IPv6 DAD, router and MLD
     // solicitations on the sandbox ends, which take the rtnl lock for seconds): the 1000th
     // endpoint is measured in a steady state, as on a host that has run for a while.
+    await settleFlows();
     await new Promise((r) => setTimeout(r, SETTLE_MS));
-    const nth = await measure(mgr, target, []);
-    const nthPorts = await measure(mgr, target, twoPorts);
+    const nth = await measureAll(mgr, target, kinds);
     const refNth = haveRef ? await referenceBridge(timer, target, onOurBridge) : undefined;
     // The 1st again, once the others are gone: a machine's speed drifts over a run of minutes
     // (other load, frequency), so the 1st is sampled before and after the 1000th and pooled.
     for (const id of filled.splice(0)) await mgr.detach(id);
+    await settleRetired();
+    await settleFlows();
     await new Promise((r) => setTimeout(r, SETTLE_MS / 3));
-    const again = await measure(mgr, target, []);
-    const againPorts = await measure(mgr, target, twoPorts);
+    const again = await measureAll(mgr, target, kinds);
     const ref = haveRef ? await referenceBridge(timer, target, { bridge: 'refbr0', isGateway: true, subnet: '10.221.0.0/16', rounds: Math.min(ROUNDS, 100) }) : undefined;
     const pooled = (a: Samples, b: Samples) => ({ attach: stats([...a.raw.attach, ...b.raw.attach]), detach: stats([...a.raw.detach, ...b.raw.detach]) });
-    const one = pooled(first, again);
-    const onePorts = pooled(firstPorts, againPorts);
-    console.log(`tsnet in-process, bridge network, ${ROUNDS} rounds each, links ${DEFER ? 'retired (tsnetd mode, BENCH_DEFER=1)' : 'deleted at detach (BENCH_DEFER=1: tsnetd mode)'}, IPv6 ${V6OFF ? 'off on IPv4-only endpoints (engine mode, BENCH_V6OFF=1)' : 'as the netns has it (BENCH_V6OFF=1: engine mode)'}`);
+    const mode = ONESHOT ? 'links deleted and conntrack walked in the call (one-shot, BENCH_ONESHOT=1)' : 'as tsnetd: links retired, conntrack walks in a worker (BENCH_ONESHOT=1: in the call)';
+    console.log(`tsnet in-process, bridge network, ${ROUNDS} rounds each, ${mode}; the others' IPv6 ${FILL_V6OFF ? 'off' : 'as the netns has it'}`);
     if (FILL > 0) console.log(`  the ${FILL} others, attached back to back (a burst): ${(fillMs / 1000).toFixed(2)} s, attach ${fmt(stats(fillTimes))}`);
-    console.log(`  1st endpoint          attach ${fmt(first.attach)}   detach ${fmt(first.detach)}`);
-    console.log(`  1st (after the fill)  attach ${fmt(again.attach)}   detach ${fmt(again.detach)}`);
-    console.log(`  ${FILL + 1}th endpoint       attach ${fmt(nth.attach)}   detach ${fmt(nth.detach)}`);
-    console.log(`  1st, 2 ports          attach ${fmt(firstPorts.attach)}   detach ${fmt(firstPorts.detach)}`);
-    console.log(`  1st, 2 ports (after)  attach ${fmt(againPorts.attach)}   detach ${fmt(againPorts.detach)}`);
-    console.log(`  ${FILL + 1}th, 2 ports       attach ${fmt(nthPorts.attach)}   detach ${fmt(nthPorts.detach)}`);
-    console.log(`  growth 1st (before+after pooled, median ${one.attach.median.toFixed(3)} ms) -> ${FILL + 1}th: attach ${(nth.attach.median / one.attach.median).toFixed(2)}x, with ports ${(nthPorts.attach.median / onePorts.attach.median).toFixed(2)}x (before only: ${(nth.attach.median / first.attach.median).toFixed(2)}x, ${(nthPorts.attach.median / firstPorts.attach.median).toFixed(2)}x)`);
+    kinds.forEach((k, i) => {
+      const [f, n, a] = [first[i]!, nth[i]!, again[i]!];
+      const one = pooled(f, a);
+      console.log(`  ${k.label}`);
+      console.log(`    1st                attach ${fmt(f.attach)}   detach ${fmt(f.detach)}`);
+      console.log(`    1st (after)        attach ${fmt(a.attach)}   detach ${fmt(a.detach)}`);
+      console.log(`    ${`${FILL + 1}th`.padEnd(18)} attach ${fmt(n.attach)}   detach ${fmt(n.detach)}`);
+      console.log(`    growth 1st (pooled median ${one.attach.median.toFixed(3)} ms) -> ${FILL + 1}th: attach ${pct(n.attach, one.attach)} (before only ${pct(n.attach, f.attach)}), detach ${pct(n.detach, one.detach)}`);
+    });
     const walk = await conntrackWalk();
-    console.log(`  of which, per change with UDP ports: deleting their conntrack entries (one walk of the kernel's ${walk.buckets}-bucket table, as Docker and the reference portmap do) ${fmt(walk.ms)}`);
+    console.log(`  per change with UDP ports, deleting their conntrack entries (one walk of the kernel's ${walk.buckets}-bucket table, as Docker and the reference portmap do; ${ONESHOT ? 'in the call' : 'in the worker, not in the times above'}) ${fmt(walk.ms)}`);
     if (ref && refFirst && refNth) {
-      const grew = (a: Stats, b: Stats) => `+${(b.median - a.median).toFixed(2)} ms (${(b.median / a.median).toFixed(2)}x)`;
-      console.log('reference CNI bridge + host-local (exec per call timed by exec-timer, same netns, same run)');
+      const grew = (a: Stats, b: Stats) => `+${(b.median - a.median).toFixed(2)} ms (${pct(b, a)})`;
+      const cni = pooled(first[2]!, again[2]!).attach;
+      console.log('reference CNI bridge + host-local (exec per call timed by exec-timer, same netns, same run; IPv6 as the netns has it)');
       console.log(`  ADD ${fmt(ref.add)}   DEL ${fmt(ref.del)}`);
-      console.log(`  ratio tsnet attach / reference ADD: ${(first.attach.median / ref.add.median).toFixed(3)}`);
+      console.log(`  ratio tsnet attach (link-local) / reference ADD: ${(cni.median / ref.add.median).toFixed(3)}`);
       console.log(`  on tsnet's bridge, no gateway: 1st ADD ${fmt(refFirst.add)}, ${FILL + 1}th ADD ${fmt(refNth.add)}`);
-      console.log(`  growth 1st -> ${FILL + 1}th in ms: reference ADD ${grew(refFirst.add, refNth.add)}, tsnet attach ${grew(one.attach, nth.attach)}`);
+      console.log(`  growth 1st -> ${FILL + 1}th in ms: reference ADD ${grew(refFirst.add, refNth.add)}, tsnet attach (link-local) ${grew(cni, nth[2]!.attach)}`);
     }
   } finally {
     for (const id of filled) await mgr.detach(id);
     for (const n of mgr.listNetworks()) await mgr.removeNetwork(n.id);
     await mgr.teardownFirewall();
-    await settleRetired(); // BENCH_DEFER: the reaper's deletions finish before the netns go
+    await settleRetired(); // the reaper's deletions finish before the netns go
+    await settleFlows();
     if (haveRef) await run(['ip', 'link', 'del', 'refbr0'], { okCodes: [1] });
     mgr.close();
     for (const f of [...fillers, target]) deleteNetns(f);

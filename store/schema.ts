@@ -3,7 +3,7 @@
  * at version N has had MIGRATIONS[0..N-1] applied. Never edit a released entry; append.
  *
  * v1 tables: networks, pools, allocations, endpoints, port_mappings, intents, kv.
- * v2 tables: containers (the engine's).
+ * v2 tables: containers (the engine's). v3, v4: pools and port_mappings made again (keys).
  * Foreign keys: pools.network_id -> networks (CASCADE; NULL while a pool is unassigned,
  * as with libnetwork's RequestPool), allocations.pool_id -> pools (CASCADE),
  * endpoints.network_id -> networks (RESTRICT: a network with endpoints cannot be deleted),
@@ -133,7 +133,33 @@ ALTER TABLE pools_v3 RENAME TO pools;
 CREATE INDEX pools_network ON pools(network_id);
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2, V3];
+/**
+ * v4: port_mappings keyed (proto, host_port, host_ip). Keyed by (proto, host_ip, host_port),
+ * SQLite answered "who has this port" (proto = ? AND host_port = ?, asked per candidate port)
+ * from the covering primary key on proto alone, a scan of every mapping of the protocol,
+ * rather than from the (proto, host_port) index: each publish cost grew with the ports
+ * published. With host_port second the key itself answers it, and the index goes. The table
+ * is made again and the rows copied (as v3).
+ */
+const V4 = `
+CREATE TABLE port_mappings_v4 (
+  proto TEXT NOT NULL CHECK (proto IN ('tcp', 'udp', 'sctp')),
+  host_ip TEXT NOT NULL,
+  host_port INTEGER NOT NULL CHECK (host_port BETWEEN 1 AND 65535),
+  endpoint_id TEXT NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+  network_id TEXT NOT NULL,
+  container_ip TEXT NOT NULL,
+  container_port INTEGER NOT NULL CHECK (container_port BETWEEN 1 AND 65535),
+  PRIMARY KEY (proto, host_port, host_ip)
+) STRICT, WITHOUT ROWID;
+INSERT INTO port_mappings_v4 (proto, host_ip, host_port, endpoint_id, network_id, container_ip, container_port)
+  SELECT proto, host_ip, host_port, endpoint_id, network_id, container_ip, container_port FROM port_mappings;
+DROP TABLE port_mappings;
+ALTER TABLE port_mappings_v4 RENAME TO port_mappings;
+CREATE INDEX port_mappings_endpoint ON port_mappings(endpoint_id);
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
 
 /** The version a database has after `migrate` with the built-in list. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -111,13 +111,41 @@ t('v3 (pools made again without a unique subnet) keeps pools, allocations and fo
     db.prepare("INSERT INTO pools (id, network_id, family, subnet, range_start, range_end) VALUES ('p1', 'n1', 4, '10.9.0.0/24', '10.9.0.1', '10.9.0.254')").run();
     db.prepare("INSERT INTO allocations (pool_id, ip, owner, kind) VALUES ('p1', '10.9.0.5', 'ep1', 'endpoint')").run();
     assert.throws(() => db.prepare("INSERT INTO pools (id, family, subnet, range_start, range_end) VALUES ('p2', 4, '10.9.0.0/24', 'a', 'b')").run(), /UNIQUE/);
-    assert.is(migrate(db), 1);
+    assert.is(migrate(db, MIGRATIONS.slice(0, 3)), 1);
     assert.is(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys on again');
     assert.equal(db.prepare('SELECT pool_id, ip FROM allocations').all(), [{ pool_id: 'p1', ip: '10.9.0.5' }], 'allocations kept');
     db.prepare("INSERT INTO pools (id, family, subnet, range_start, range_end) VALUES ('p2', 4, '10.9.0.0/24', 'a', 'b')").run();
     assert.equal(db.prepare('SELECT id FROM pools WHERE subnet = ? ORDER BY id').pluck().all('10.9.0.0/24'), ['p1', 'p2']);
     db.prepare("DELETE FROM networks WHERE id = 'n1'").run();
     assert.equal(db.prepare('SELECT count(*) FROM allocations').pluck().get(), 0, 'cascades still work: network -> pool -> allocations');
+  } finally {
+    db.close();
+  }
+});
+
+t('v4 (port_mappings keyed by proto, host_port, host_ip) keeps the mappings and their cascade; a port lookup searches the key on both columns', ({ dir }) => {
+  const db = new Database(join(dir, 'v3.db'));
+  const plan = (sql: string) => db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('tcp', 8080).map((r) => (r as { detail: string }).detail).join('; ');
+  // The query the store asks per candidate port (store/ports.ts reserveOne, list).
+  const lookup = 'SELECT * FROM port_mappings WHERE proto = ? AND host_port = ?';
+  try {
+    db.pragma('foreign_keys = ON');
+    assert.is(migrate(db, MIGRATIONS.slice(0, 3)), 3);
+    assert.match(plan(lookup), /PRIMARY KEY \(proto=\?\)$/, 'v3: a scan of every mapping of the protocol');
+    db.prepare("INSERT INTO networks (id, name, driver, options, internal, ipv6, labels, state, created_at) VALUES ('n1', 'net1', 'bridge', '{}', 0, 0, '{}', 'ready', 'now')").run();
+    db.prepare("INSERT INTO endpoints (id, network_id, sandbox, ifname, mac, addrs, options, state, created_at) VALUES ('e1', 'n1', 's', 'eth0', 'aa', '[]', '{}', 'attached', 'now')").run();
+    const insert = db.prepare('INSERT INTO port_mappings (proto, host_ip, host_port, endpoint_id, network_id, container_ip, container_port) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    insert.run('tcp', '0.0.0.0', 8080, 'e1', 'n1', '10.9.0.2', 80);
+    insert.run('udp', '127.0.0.1', 53, 'e1', 'n1', '10.9.0.2', 53);
+    assert.is(migrate(db), 1);
+    assert.match(plan(lookup), /PRIMARY KEY \(proto=\? AND host_port=\?\)/);
+    assert.equal(db.prepare('SELECT proto, host_ip, host_port, container_port FROM port_mappings ORDER BY proto').all(), [
+      { proto: 'tcp', host_ip: '0.0.0.0', host_port: 8080, container_port: 80 },
+      { proto: 'udp', host_ip: '127.0.0.1', host_port: 53, container_port: 53 },
+    ], 'mappings kept');
+    assert.throws(() => insert.run('tcp', '0.0.0.0', 8080, 'e1', 'n1', '10.9.0.3', 81), /UNIQUE|PRIMARY/);
+    db.prepare("DELETE FROM endpoints WHERE id = 'e1'").run();
+    assert.is(db.prepare('SELECT count(*) FROM port_mappings').pluck().get(), 0, 'cascade from endpoints still works');
   } finally {
     db.close();
   }

@@ -7,6 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Started } from '../core/exec/index.js';
 import { closeConntrackSocket, deleteConntrack } from '../core/netlink/index.js';
+import { deferFlowDeletes, deleteFlows, flowWalks, settleFlows } from '../core/flow-sweeper/index.js';
 import type { EndpointInfo, NetworkManager, PortBinding, PortRequest } from '../drivers/index.js';
 import { udpFlowMatches } from '../drivers/manager.js';
 import { ask, cleanup, dropSandbox, inNs, linkOutside, newManager, newSandbox, serve, UPLINK_HOST_IP as HOST_IP } from './helpers.js';
@@ -36,6 +37,8 @@ t.before(async () => {
 });
 
 t.after(async () => {
+  deferFlowDeletes(false);
+  await settleFlows();
   for (const s of servers) await s.stop();
   await cleanup(mgr, dbFile);
   await inNs(undefined, ['ip', 'link', 'del', 'ctup0'], [1]);
@@ -92,6 +95,47 @@ t('a UDP flow that went to a former container goes to the one the port is publis
   assert.is.not(ip4(b), ip4(a), 'a new address: the old entry would not reach b');
   await mgr.publish(b.id, [DNS]);
   assert.is(await askFromOutside(18054, 40002), 'dns-b', 'the same flow, after the re-publish');
+});
+
+t('tsnetd: the worker deletes the flows after the publish returns, and the flow is answered then', async () => {
+  deferFlowDeletes(true);
+  try {
+    assert.is(await askFromOutside(18054, 40004), undefined, 'nothing published yet');
+    const walks = flowWalks();
+    await attach('a', [DNS]);
+    // The worker's answer is a message: none can have arrived between the attach's last step and here.
+    assert.is(flowWalks(), walks, 'attach resolved before the walk');
+    await settleFlows();
+    assert.ok(flowWalks() > walks, 'the worker walked');
+    assert.is(await askFromOutside(18054, 40004), 'dns-a', 'the same flow, once the worker ran');
+  } finally {
+    deferFlowDeletes(false);
+  }
+});
+
+t('tsnetd: requests that arrive together share one walk; a bad match fails before any', async () => {
+  assert.is(await askFromOutside(18058, 40005), undefined);
+  assert.is(await askFromOutside(18059, 40005), undefined);
+  deferFlowDeletes(true);
+  try {
+    await settleFlows();
+    const walks = flowWalks();
+    const asked = [18058, 18059, 18058, 18060].map((port) => deleteFlows([{ family: 4, proto: 'udp', port }]));
+    const deleted = await Promise.all(asked);
+    assert.ok(flowWalks() - walks <= 2, `${flowWalks() - walks} walks for 4 requests`);
+    assert.is(flowWalks() - walks >= 1, true);
+    // Each request hears what its walk deleted: both entries, once (the walk shared).
+    assert.equal(deleted, deleted.map(() => 2));
+    assert.is(await deleteConntrack([{ family: 4, proto: 'udp', port: 18058 }, { family: 4, proto: 'udp', port: 18059 }]), 0, 'gone');
+    try {
+      await deleteFlows([{ family: 4, proto: 'udp', port: 70000 }]);
+      assert.unreachable('port 70000 accepted');
+    } catch (err) {
+      assert.match((err as Error).message, /invalid port 70000/);
+    }
+  } finally {
+    deferFlowDeletes(false);
+  }
 });
 
 async function publishLoopMs(bindings: PortBinding[], loops: number): Promise<number> {

@@ -27,4 +27,5 @@ export {
 export { nftSocket, closeNftSocket, nftKernelError, encodeBatch, nfgenmsg, type BatchMessage, type MessageResult } from './nfnetlink.js';
 // ctnetlink: deleting the host's conntrack entries of a published UDP port (drivers/manager).
 export { deleteConntrack, closeConntrackSocket } from './conntrack.js';
+export { checkMatch as checkConntrackMatch } from './conntrack-encode.js';
 export { type ConntrackMatch } from './conntrack-encode.js';

@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { log, makeDirs, paths } from '../../core/index.js';
 import { deferLinkDeletes } from '../../core/link-reaper/index.js';
+import { deferFlowDeletes } from '../../core/flow-sweeper/index.js';
 import { Engine } from '../engine.js';
 import { createApiServer } from './http.js';
 import { cniWireHandler } from './cni.js';
@@ -36,8 +37,10 @@ export async function main(argv: string[]): Promise<void> {
   const p = paths(env);
   makeDirs(p.run, 0o700);
   await claimSocket(p.apiSocket);
-  // Requests must not wait for the kernel's ~15 ms per deleted link: retire, delete later.
+  // Requests must not wait for the kernel's ~15 ms per deleted link: retire, delete later;
+  // nor for its ~9 ms conntrack walk per UDP port change: a worker walks meanwhile.
   deferLinkDeletes(true);
+  deferFlowDeletes(true);
   const engine = await Engine.open(p);
   const api = createApiServer(routes(engine));
   const server = createApiListener(api, cniWireHandler(engine));
