@@ -9,7 +9,7 @@ import { openNetns, closeNetns, sysctlSet } from '../core/netns/index.js';
 import { removeVeth, settleRetired } from '../core/link-reaper/index.js';
 import { ConfigError, ConflictError, KernelError } from '../core/index.js';
 import { checkBridgeName, hostMacFor, parseBool, parseIpv4, parseMtu, parseQueues, pick, rejectUnknown, stableMac } from './options.js';
-import { configureInterface, checkInterface, disableIpv6, settleAll } from './configure.js';
+import { configureInterface, checkInterface, disableIpv6, setIpv6Conf, settleAll } from './configure.js';
 import { isCniNetwork } from './labels.js';
 import type { Driver, Network, Placement } from './types.js';
 
@@ -92,6 +92,11 @@ async function createBridge(h: nl.NlHandle, name: string, net: Network<BridgeOpt
   // A network recorded before the option existed has none: off too.
   const bridge = { mcastSnooping: net.options.mcastSnooping ?? false };
   await nl.createLink(h, { name, kind: 'bridge', mac: bridgeMac(net.id), mtu: mtu > 68 ? mtu - 1 : mtu + 1, bridge });
+  // No DAD on the bridge's link-local address (its MAC is ours, bridgeMac): the kernel runs it
+  // each time the bridge's carrier comes up (its first port), and while the address is
+  // tentative it sends no neighbour solicitation for forwarded packets, so DNATed or routed
+  // IPv6 to the first container of a network went unanswered for ~2 s.
+  setIpv6Conf(undefined, name, 'accept_dad', '0');
   await Promise.all([nl.setLinkMtu(h, name, mtu), nl.setLinkAlias(h, name, BRIDGE_ALIAS)]);
 }
 

@@ -53,8 +53,13 @@ const DAD_TIMEOUT_MS = 10_000;
  * kernel made no IPv6 for it (moby's rule too): a kernel without IPv6, or an MTU below 1280.
  */
 export function disableIpv6(fd: number | undefined, ifname: string): void {
+  setIpv6Conf(fd, ifname, 'disable_ipv6', '1');
+}
+
+/** net.ipv6.conf.<ifname>.<key> in the netns of `fd` (host: undefined); nothing when the kernel has no IPv6 (ENOENT). */
+export function setIpv6Conf(fd: number | undefined, ifname: string, key: string, value: string): void {
   try {
-    sysctlSet(`net/ipv6/conf/${ifname}/disable_ipv6`, '1', fd);
+    sysctlSet(`net/ipv6/conf/${ifname}/${key}`, value, fd);
   } catch (err) {
     if (!(err instanceof KernelError && err.errnoCode === 'ENOENT')) throw err;
   }
