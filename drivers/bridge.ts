@@ -92,11 +92,6 @@ async function createBridge(h: nl.NlHandle, name: string, net: Network<BridgeOpt
   // A network recorded before the option existed has none: off too.
   const bridge = { mcastSnooping: net.options.mcastSnooping ?? false };
   await nl.createLink(h, { name, kind: 'bridge', mac: bridgeMac(net.id), mtu: mtu > 68 ? mtu - 1 : mtu + 1, bridge });
-  // No DAD on the bridge's link-local address (its MAC is ours, bridgeMac): the kernel runs it
-  // each time the bridge's carrier comes up (its first port), and while the address is
-  // tentative it sends no neighbour solicitation for forwarded packets, so DNATed or routed
-  // IPv6 to the first container of a network went unanswered for ~2 s.
-  setIpv6Conf(undefined, name, 'accept_dad', '0');
   await Promise.all([nl.setLinkMtu(h, name, mtu), nl.setLinkAlias(h, name, BRIDGE_ALIAS)]);
 }
 
@@ -154,6 +149,12 @@ export const bridgeDriver: Driver<BridgeOptions> = {
     if (link && link.kind !== 'bridge') throw new ConflictError(`interface "${name}" exists and is not a bridge`, 'bridge');
     if (!link) await createBridge(h, name, net);
     else if (madeForIt(link, net) && link.alias !== BRIDGE_ALIAS) await nl.setLinkAlias(h, name, BRIDGE_ALIAS); // its creator was cut short
+    // No DAD on the link-local address of a bridge we made (its MAC is ours, bridgeMac; older
+    // versions' bridges too): the kernel runs it each time the bridge's carrier comes up (its
+    // first port), and while the address is tentative sends no neighbour solicitation for
+    // forwarded packets, so DNATed or routed IPv6 to a network's first container went
+    // unanswered for ~2 s. Someone else's bridge keeps its settings.
+    if (!link || madeForIt(link, net)) setIpv6Conf(undefined, name, 'accept_dad', '0');
     for (const cidr of gatewayCidrs(net)) await ignoreExists(nl.addAddr(h, name, cidr, { noDad: true }));
     await nl.setLinkUp(h, name, true);
     // Routing between the bridge and the outside world, and DNAT from 127.0.0.1.
