@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `npm test`: runs every test (uvu, over the compiled dist/) inside a throwaway host
 // namespace, then a leak check that fails the run if a netns, link, mount or firewall
-// rule of ours is left behind. Prints one closing line "N passed, N failed".
+// rule of ours is left behind, and fails it too if the machine's real namespace changed
+// meanwhile. Prints one closing line "N passed, N failed".
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,8 +12,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 
 if (process.env.TSNET_SANDBOX !== '1') {
+  // The machine's real namespace is compared before and after: nothing a test does may reach it.
+  const before = realSnapshot();
   const r = spawnSync(process.execPath, [join(here, 'in-sandbox.mjs'), process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
+  const changed = snapshotDiff(before, realSnapshot());
+  for (const c of changed) console.error(`REAL NAMESPACE CHANGED: ${c}`);
+  if (changed.length > 0) console.log('tests: the run changed the machine\'s real namespace (see above): failed');
+  process.exit(changed.length > 0 ? 1 : r.status ?? 1);
 }
 
 // Optional filter: npm test -- PATTERN (a regex over test file paths).
@@ -65,4 +72,32 @@ function leakCheck() {
     if (/tsnet/i.test(t)) found.push(`nft ${t}`);
   }
   return found;
+}
+
+/**
+ * What of the real (outer) netns and mount namespace a test could touch by mistake: link
+ * names, firewall rules (counters and comments dropped), nft tables, named netns and nsfs
+ * mounts. Read-only commands: iptables-save creates no table.
+ */
+function realSnapshot() {
+  const lines = (text) => text.split('\n').map((l) => l.replace(/\[\d+:\d+\]/g, '').trim()).filter((l) => l && !l.startsWith('#'));
+  return {
+    link: out(['ip', '-o', 'link', 'show']).split('\n').map((l) => l.split(': ')[1]?.split('@')[0]).filter(Boolean),
+    iptables: lines(out(['iptables-save'])),
+    ip6tables: lines(out(['ip6tables-save'])),
+    nft: lines(out(['nft', 'list', 'tables'])),
+    netns: out(['ls', '-A', '/run/netns']).split('\n').filter(Boolean).concat(existsSync('/run/netns') ? ['(/run/netns exists)'] : []),
+    mount: out(['cat', '/proc/self/mountinfo']).split('\n').filter((m) => m.split(' - ')[1]?.startsWith('nsfs ')).map((m) => m.split(' ')[4]),
+  };
+}
+
+function snapshotDiff(a, b) {
+  const changes = [];
+  for (const kind of Object.keys(a)) {
+    const was = new Set(a[kind]);
+    const now = new Set(b[kind]);
+    for (const x of now) if (!was.has(x)) changes.push(`${kind} added: ${x}`);
+    for (const x of was) if (!now.has(x)) changes.push(`${kind} gone: ${x}`);
+  }
+  return changes;
 }
