@@ -203,7 +203,8 @@ export class NetworkManager {
         if (rules.length > 0) await this.firewall.ensureBase();
         await this.firewall.apply({ add: rules });
       } catch (err) {
-        await this.undoNetwork(net, driver);
+        // The create's own failure is the one to report; the undo's is logged (reconcile retries).
+        await this.undoNetwork(net, driver).catch((undoErr: unknown) => log.error({ err: undoErr, network: net.name }, 'cannot undo a failed network create'));
         throw err;
       }
       this.store.networks.update(row.id, { state: 'ready' });
@@ -327,9 +328,18 @@ export class NetworkManager {
 
   /** Best-effort teardown of a network (rollback of create, or remove). */
   private async undoNetwork(net: NetworkInfo, driver: AnyDriver): Promise<void> {
-    await this.firewall.apply({ remove: this.networkRuleSets(net) });
     const others = this.listNetworks().filter((n) => n.id !== net.id && n.driver === net.driver);
-    await driver.removeNetwork(net, others);
+    // Every kernel step is tried (the bridge goes even when its rules would not); after a
+    // failure the record and its pools stay, for reconcile to try again, and it is thrown.
+    let failure: unknown;
+    for (const step of [() => this.firewall.apply({ remove: this.networkRuleSets(net) }), () => driver.removeNetwork(net, others)]) {
+      try {
+        await step();
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) throw failure;
     const adopted = new Set((this.store.networks.get(net.id)?.options as { adoptedPools?: string[] } | undefined)?.adoptedPools ?? []);
     this.store.tx(() => {
       // Adopted pools go back to their IPAM caller (unassigned) before the row's cascade.

@@ -7,8 +7,9 @@
  * below 1280 failed every attach, a bridge attach right after a macvlan detach of the same
  * name failed in tsnetd, detaching the endpoint with the default route left the sandbox
  * with none, an internal network took the default route, a MAC given in upper case was
- * recorded so, and a stale endpoint's detach deleted the interface of the netns that
- * replaced its own at the same path.
+ * recorded so, a stale endpoint's detach deleted the interface of the netns that
+ * replaced its own at the same path, and a network whose rules could not be removed kept
+ * its bridge.
  */
 import { statSync } from 'node:fs';
 import { suite } from 'uvu';
@@ -126,6 +127,27 @@ t('detaching the endpoint that had the default route moves it to another of the 
   assert.match(await defaults(), /^default via 10\.213\.179\.1 dev eth2/, 'moved to the remaining network');
   await mgr.detach(i.id);
   assert.match(await defaults(), /^default via 10\.213\.179\.1 dev eth2/, 'detaching the internal one changes nothing');
+});
+
+t('a network whose rules cannot be removed: its bridge goes anyway, the record stays for a retry, and the retry finishes', async () => {
+  await mgr.createNetwork({ name: 'undo', subnets: [{ subnet: '10.213.77.0/24' }], options: { bridge: 'undobr0' } });
+  const fw = (mgr as unknown as { firewall: { apply: (c: { remove?: unknown[] }) => Promise<void> } }).firewall;
+  const apply = fw.apply;
+  fw.apply = async (c) => (c.remove ? Promise.reject(new Error('injected: iptables-restore failed')) : apply.call(fw, c));
+  try {
+    await mgr.removeNetwork('undo');
+    assert.unreachable('removal succeeded');
+  } catch (err) {
+    assert.match((err as Error).message, /injected/);
+  } finally {
+    fw.apply = apply;
+  }
+  assert.not.ok((await linkNames()).includes('undobr0'), 'the bridge was removed all the same');
+  assert.is(mgr.store.networks.get(mgr.getNetwork('undo').id)?.state, 'removing', 'the record stays');
+  assert.match((await run(['iptables-save'])).stdout, /undobr0/, 'with its rules');
+  await mgr.removeNetwork('undo');
+  assert.not.match((await run(['iptables-save'])).stdout, /undobr0/, 'the retry removed the rules');
+  assert.is(mgr.listNetworks().some((n) => n.name === 'undo'), false);
 });
 
 t('a MAC given in upper case is recorded and returned as the kernel shows it', async () => {
