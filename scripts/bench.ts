@@ -5,7 +5,8 @@
  * ports, each with the container end's IPv6 as the netns has it (link-local, router and MLD
  * solicitations: CNI endpoints) and with IPv6 off (the engine's and Docker's endpoints on an
  * IPv4-only network). The 1st is measured again after the others are gone and both samples
- * are pooled against drift. The 999 others are attached back to back, and that burst is
+ * are pooled against drift; the 1000th is also measured paired with the 1st port of an empty
+ * second bridge, rounds interleaved, which keeps drift out of that ratio. The 999 others are attached back to back, and that burst is
  * reported too. The two ports are one TCP and one UDP: a change with UDP ports deletes their
  * conntrack entries, a walk of the kernel's whole table, measured on its own too.
  * Default: as tsnetd runs (links retired and deleted by the reaper's worker; conntrack walks
@@ -47,24 +48,32 @@ interface Samples { attach: Stats; detach: Stats; raw: { attach: number[]; detac
 
 interface Kind { label: string; ports: PortRequest[]; v6off: boolean }
 
-async function measure(mgr: NetworkManager, netnsPath: string, kind: Kind): Promise<Samples> {
-  const a: number[] = [];
-  const d: number[] = [];
-  const req: AttachRequest = { network: 'bench', sandbox: 'bench', placement: { kind: 'netns', netnsPath, ifname: 'eth0' }, ports: kind.ports, ...(kind.v6off ? { ipv6OffWithoutAddress: true } : {}) };
-  for (let i = 0; i < 20; i++) await mgr.detach((await mgr.attach(req)).id); // warm-up
+/**
+ * `ROUNDS` attach+detach of one endpoint of `kind` in `netnsPath` on each of `networks`, the
+ * networks' rounds interleaved (their order alternating), so that what they are compared on
+ * is measured in the same minutes; after 20 unmeasured rounds each.
+ */
+async function measure(mgr: NetworkManager, netnsPath: string, kind: Kind, networks = ['bench']): Promise<Samples[]> {
+  const a = networks.map((): number[] => []);
+  const d = networks.map((): number[] => []);
+  const req = (network: string): AttachRequest => ({ network, sandbox: 'bench', placement: { kind: 'netns', netnsPath, ifname: 'eth0' }, ports: kind.ports, ...(kind.v6off ? { ipv6OffWithoutAddress: true } : {}) });
+  for (const n of networks) for (let i = 0; i < 20; i++) await mgr.detach((await mgr.attach(req(n))).id); // warm-up
   for (let i = 0; i < ROUNDS; i++) {
-    const t0 = performance.now();
-    const ep = await mgr.attach(req);
-    const t1 = performance.now();
-    await mgr.detach(ep.id);
-    const t2 = performance.now();
-    a.push(t1 - t0);
-    d.push(t2 - t1);
+    for (let j = 0; j < networks.length; j++) {
+      const k = i % 2 ? networks.length - 1 - j : j;
+      const t0 = performance.now();
+      const ep = await mgr.attach(req(networks[k]!));
+      const t1 = performance.now();
+      await mgr.detach(ep.id);
+      const t2 = performance.now();
+      a[k]!.push(t1 - t0);
+      d[k]!.push(t2 - t1);
+    }
   }
   // The workers' backlog (retired links, conntrack walks) does not spill into the next sample.
   await settleRetired();
   await settleFlows();
-  return { attach: stats(a), detach: stats(d), raw: { attach: a, detach: d } };
+  return networks.map((_, k) => ({ attach: stats(a[k]!), detach: stats(d[k]!), raw: { attach: a[k]!, detach: d[k]! } }));
 }
 
 interface RefSpec { bridge: string; isGateway: boolean; subnet: string; rounds: number }
@@ -119,9 +128,9 @@ async function conntrackWalk(): Promise<{ ms: Stats; buckets: string }> {
 
 const pct = (b: Stats, a: Stats) => `${(b.median / a.median).toFixed(2)}x`;
 
-async function measureAll(mgr: NetworkManager, netnsPath: string, kinds: Kind[]): Promise<Samples[]> {
-  const out: Samples[] = [];
-  for (const k of kinds) out.push(await measure(mgr, netnsPath, k));
+async function measureAll(mgr: NetworkManager, netnsPath: string, kinds: Kind[], networks = ['bench']): Promise<Samples[][]> {
+  const out: Samples[][] = [];
+  for (const k of kinds) out.push(await measure(mgr, netnsPath, k, networks));
   return out;
 }
 
@@ -147,7 +156,10 @@ async function main(): Promise<void> {
     // The reference plugin also on tsnet's bridge (no gateway of its own), at the 1st and the
     // 1000th port: the same kernel work per port, so its growth in ms is the kernel's share.
     const onOurBridge: RefSpec = { bridge: BENCH_BRIDGE, isGateway: false, subnet: '10.222.0.0/16', rounds: REF_ROUNDS };
-    const first = await measureAll(mgr, target, kinds);
+    // An empty bridge for the paired sample (below), there from the start so that both
+    // halves of every phase run with the same rules and store.
+    await mgr.createNetwork({ name: 'bench-empty', subnets: [{ subnet: '10.223.0.0/16' }], options: { bridge: 'tsbench1' } });
+    const first = (await measureAll(mgr, target, kinds)).map((x) => x[0]!);
     const refFirst = haveRef ? await referenceBridge(timer, target, onOurBridge) : undefined;
     const fillStart = performance.now();
     const fillTimes: number[] = [];
@@ -167,7 +179,10 @@ async function main(): Promise<void> {
     // endpoint is measured in a steady state, as on a host that has run for a while.
     await settleFlows();
     await new Promise((r) => setTimeout(r, SETTLE_MS));
-    const nth = await measureAll(mgr, target, kinds);
+    const nth = (await measureAll(mgr, target, kinds)).map((x) => x[0]!);
+    // Paired: the 1000th port against the 1st port of the empty bridge, rounds interleaved,
+    // so that the machine's drift between phases a minute apart is not in the ratio.
+    const paired = await measureAll(mgr, target, kinds, ['bench-empty', 'bench']);
     const refNth = haveRef ? await referenceBridge(timer, target, onOurBridge) : undefined;
     // The 1st again, once the others are gone: a machine's speed drifts over a run of minutes
     // (other load, frequency), so the 1st is sampled before and after the 1000th and pooled.
@@ -175,7 +190,7 @@ async function main(): Promise<void> {
     await settleRetired();
     await settleFlows();
     await new Promise((r) => setTimeout(r, SETTLE_MS / 3));
-    const again = await measureAll(mgr, target, kinds);
+    const again = (await measureAll(mgr, target, kinds)).map((x) => x[0]!);
     const ref = haveRef ? await referenceBridge(timer, target, { bridge: 'refbr0', isGateway: true, subnet: '10.221.0.0/16', rounds: Math.min(ROUNDS, 100) }) : undefined;
     const pooled = (a: Samples, b: Samples) => ({ attach: stats([...a.raw.attach, ...b.raw.attach]), detach: stats([...a.raw.detach, ...b.raw.detach]) });
     const mode = ONESHOT ? 'links deleted and conntrack walked in the call (one-shot, BENCH_ONESHOT=1)' : 'as tsnetd: links retired, conntrack walks in a worker (BENCH_ONESHOT=1: in the call)';
@@ -189,6 +204,9 @@ async function main(): Promise<void> {
       console.log(`    1st (after)        attach ${fmt(a.attach)}   detach ${fmt(a.detach)}`);
       console.log(`    ${`${FILL + 1}th`.padEnd(18)} attach ${fmt(n.attach)}   detach ${fmt(n.detach)}`);
       console.log(`    growth 1st (pooled median ${one.attach.median.toFixed(3)} ms) -> ${FILL + 1}th: attach ${pct(n.attach, one.attach)} (before only ${pct(n.attach, f.attach)}), detach ${pct(n.detach, one.detach)}`);
+      const [e, full] = paired[i]!;
+      console.log(`    paired, rounds interleaved: 1st port of an empty bridge attach ${fmt(e!.attach)}, ${FILL + 1}th attach ${fmt(full!.attach)}`);
+      console.log(`    growth paired: attach ${pct(full!.attach, e!.attach)}, detach ${pct(full!.detach, e!.detach)}`);
     });
     const walk = await conntrackWalk();
     console.log(`  per change with UDP ports, deleting their conntrack entries (one walk of the kernel's ${walk.buckets}-bucket table, as Docker and the reference portmap do; ${ONESHOT ? 'in the call' : 'in the worker, not in the times above'}) ${fmt(walk.ms)}`);
