@@ -933,7 +933,8 @@ function toNft(b: PortBinding): NftPortMapping {
 
 /**
  * The conntrack entries a change of these bindings leaves stale: UDP to the host port, in the
- * container's family, to the host IP when it is one address (a wildcard's flows may be to any).
+ * container's family, to the host IP when it is one address, else to any of the host's own
+ * addresses (a flow to that port number elsewhere was never the port's).
  */
 export function udpFlowMatches(bindings: readonly PortBinding[]): nl.ConntrackMatch[] {
   const out = new Map<string, nl.ConntrackMatch>();
@@ -941,7 +942,7 @@ export function udpFlowMatches(bindings: readonly PortBinding[]): nl.ConntrackMa
     if (b.proto !== 'udp') continue;
     const family = b.containerIp.includes(':') ? 6 : 4;
     const one = b.hostIp !== '0.0.0.0' && b.hostIp !== '::' && b.hostIp.includes(':') === (family === 6);
-    const m: nl.ConntrackMatch = { family, proto: 'udp', port: b.hostPort, ...(one ? { dst: b.hostIp } : {}) };
+    const m: nl.ConntrackMatch = { family, proto: 'udp', port: b.hostPort, ...(one ? { dst: b.hostIp } : { local: true }) };
     out.set(`${family} ${m.port} ${m.dst ?? '*'}`, m);
   }
   return [...out.values()];

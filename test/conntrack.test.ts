@@ -10,7 +10,7 @@ import { closeConntrackSocket, deleteConntrack } from '../core/netlink/index.js'
 import { deferFlowDeletes, deleteFlows, flowWalks, settleFlows } from '../core/flow-sweeper/index.js';
 import type { EndpointInfo, NetworkManager, PortBinding, PortRequest } from '../drivers/index.js';
 import { udpFlowMatches } from '../drivers/manager.js';
-import { ask, cleanup, dropSandbox, inNs, linkOutside, newManager, newSandbox, serve, UPLINK_HOST_IP as HOST_IP } from './helpers.js';
+import { ask, cleanup, dropSandbox, inNs, linkOutside, newManager, newSandbox, serve, UPLINK_HOST_IP as HOST_IP, UPLINK_OUTSIDE_IP as OUTSIDE_IP } from './helpers.js';
 
 const t = suite('conntrack of published UDP ports');
 const DNS: PortRequest = { proto: 'udp', containerPort: 53, hostPort: 18054 };
@@ -54,8 +54,8 @@ t('udpFlowMatches: UDP only, the container\'s family, the host IP only when it i
     b('udp', '0.0.0.0', 53), b('udp', '0.0.0.0', 53), b('udp', '::', 54), b('udp', '127.0.0.1', 55),
     b('udp', '::', 56, 'fd00::2'), b('udp', 'fd00::1', 57, 'fd00::2'), b('tcp', '127.0.0.1', 58),
   ]), [
-    { family: 4, proto: 'udp', port: 53 }, { family: 4, proto: 'udp', port: 54 }, { family: 4, proto: 'udp', port: 55, dst: '127.0.0.1' },
-    { family: 6, proto: 'udp', port: 56 }, { family: 6, proto: 'udp', port: 57, dst: 'fd00::1' },
+    { family: 4, proto: 'udp', port: 53, local: true }, { family: 4, proto: 'udp', port: 54, local: true }, { family: 4, proto: 'udp', port: 55, dst: '127.0.0.1' },
+    { family: 6, proto: 'udp', port: 56, local: true }, { family: 6, proto: 'udp', port: 57, dst: 'fd00::1' },
   ]);
 });
 
@@ -135,6 +135,21 @@ t('tsnetd: requests that arrive together share one walk; a bad match fails befor
     }
   } finally {
     deferFlowDeletes(false);
+  }
+});
+
+t('a wildcard publish keeps the flows to that port number elsewhere (a container\'s own, forwarded): only flows to the host are the port\'s', async () => {
+  const far = await serve(sb('outside'), 'udp', 18061, 'far');
+  try {
+    await attach('b');
+    assert.is(await ask(sb('b'), 'udp', OUTSIDE_IP, 18061, 40010), 'far', 'b\'s own flow out, masqueraded');
+    assert.is(await askFromOutside(18061, 40011), undefined, 'and one to the host\'s port, before the publish');
+    await attach('a', [{ proto: 'udp', containerPort: 53, hostPort: 18061 }]);
+    assert.is(await askFromOutside(18061, 40011), 'dns-a', 'the flow to the host was forgotten: DNATed now');
+    assert.is(await deleteConntrack([{ family: 4, proto: 'udp', port: 18061, dst: OUTSIDE_IP }]), 1, 'b\'s flow out was kept');
+    assert.is(await deleteConntrack([{ family: 4, proto: 'udp', port: 18061, local: true }]), 1, 'a local match: the DNATed flow to the host');
+  } finally {
+    await far.stop();
   }
 });
 

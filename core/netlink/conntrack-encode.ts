@@ -7,7 +7,7 @@
  * net/netfilter/nf_internals.h, the same in libnetfilter_conntrack).
  */
 import { ConfigError } from '../errors.js';
-import { AF_INET, AF_INET6, be16, eachAttr, nlattr, parseIp, u32, u8 } from './encode.js';
+import { AF_INET, AF_INET6, be16, eachAttr, networkOf, nlattr, parseCidr, parseIp, u32, u8 } from './encode.js';
 import { nfgenmsg } from './nfnetlink.js';
 
 export const NFNL_SUBSYS_CTNETLINK = 1;
@@ -51,6 +51,12 @@ export interface ConntrackMatch {
   port: number;
   /** Original destination address; any when absent. */
   dst?: string;
+  /**
+   * Only entries whose original destination was the host itself (a local address of its netns,
+   * as `fib daddr type local`): a wildcard host port, whose DNAT sees nothing else, so flows
+   * the host forwards or sends to that port number elsewhere (containers' own) are kept.
+   */
+  local?: boolean;
 }
 
 /** One dumped entry: its original tuple, as parsed and as the kernel sent it. */
@@ -131,10 +137,20 @@ function parseTuple(family: 4 | 6, tuple: Buffer): ConntrackEntry {
   return e;
 }
 
-/** Pure: whether the entry's original tuple is selected by m. */
-export function entryMatches(e: ConntrackEntry, m: ConntrackMatch): boolean {
+/**
+ * Pure: whether the entry's original tuple is selected by m; `isLocal` says whether an
+ * address is the host's own (required by a `local` match: none matches without it).
+ */
+export function entryMatches(e: ConntrackEntry, m: ConntrackMatch, isLocal?: (ip: Buffer) => boolean): boolean {
   if (e.family !== m.family || e.proto !== IPPROTO[m.proto] || e.dport !== m.port) return false;
+  if (m.local === true && (e.dst === undefined || isLocal === undefined || !isLocal(e.dst))) return false;
   return m.dst === undefined || (e.dst !== undefined && e.dst.equals(parseIp(m.dst, 'dst').bytes));
+}
+
+/** Pure: a test of whether an address (bytes) is inside one of `cidrs`. */
+export function inPrefixes(cidrs: readonly string[]): (ip: Buffer) => boolean {
+  const nets = cidrs.map((c) => parseCidr(c));
+  return (ip) => nets.some((n) => n.bytes.length === ip.length && networkOf(ip, n.prefixLen).equals(networkOf(n.bytes, n.prefixLen)));
 }
 
 /** Throws ConfigError for a match that could select nothing sensible (checked before the kernel is asked). */

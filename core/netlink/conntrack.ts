@@ -12,9 +12,10 @@ import type { KernelError } from '../errors.js';
 import { SerialQueues } from '../serial.js';
 import { formatIp, NLMSG_ERROR } from './encode.js';
 import { NETLINK_NETFILTER, nftKernelError, parseErrorPayload } from './nfnetlink.js';
-import { assertLoadNetns } from './socket.js';
+import { assertLoadNetns, hostNetlink } from './socket.js';
+import { listLocalPrefixes } from './routes.js';
 import {
-  CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, entryMatches, parseEntry,
+  CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, entryMatches, inPrefixes, parseEntry,
   type ConntrackEntry, type ConntrackMatch,
 } from './conntrack-encode.js';
 
@@ -112,16 +113,19 @@ function describeEntry(e: ConntrackEntry): string {
   return `proto ${e.proto} ${end(e.src, e.sport)} -> ${end(e.dst, e.dport)}`;
 }
 
-/** The family's entries that one of the matches selects (one dump). */
+/** The family's entries that one of the matches selects (one dump; `local` matches: one route dump too). */
 async function dumpMatching(sock: CtSocket, family: 4 | 6, matches: readonly ConntrackMatch[]): Promise<ConntrackEntry[]> {
   const op = `dump IPv${family} conntrack entries`;
+  // The host's local destinations now, in this thread's netns (the host's): an entry made to a
+  // local address is what a wildcard port's DNAT would have taken.
+  const isLocal = matches.some((m) => m.local) ? inPrefixes(await listLocalPrefixes(hostNetlink(), family)) : undefined;
   const msgs = await sock.ask(op, CT_GET, dumpRequest(family, matches), NLM_F_DUMP);
   const errno = errnoOf(msgs[0]);
   if (errno !== 0) throw nftKernelError(op, errno);
   const out: ConntrackEntry[] = [];
   for (const m of msgs) {
     const e = m.type === CT_ENTRY ? parseEntry(m.data) : undefined;
-    if (e && matches.some((x) => entryMatches(e, x))) out.push(e);
+    if (e && matches.some((x) => entryMatches(e, x, isLocal))) out.push(e);
   }
   return out;
 }

@@ -22,6 +22,8 @@ export interface RouteSpec {
 
 /** The main routing table (the one listRoutes lists). */
 export const RT_TABLE_MAIN = 254;
+/** The kernel's table of local destinations (listLocalPrefixes). */
+const RT_TABLE_LOCAL = 255;
 const RTPROT_BOOT = 3;
 const RTN_UNICAST = 1;
 const SCOPES = { universe: 0, link: 253, host: 254 } as const;
@@ -103,15 +105,30 @@ export async function delRoute(h: NlHandle, r: RouteSpec): Promise<boolean> {
 const scopeName = (s: number): RouteSpec['scope'] | undefined =>
   s === 0 ? 'universe' : s === 253 ? 'link' : s === 254 ? 'host' : undefined;
 
-/** Unicast routes of the main table in h's netns, for one family. */
-export async function listRoutes(h: NlHandle, family: 4 | 6): Promise<(RouteSpec & { protocol: number })[]> {
-  const names = new Map((await listLinks(h)).map((l) => [l.index, l.name]));
+/** Every route of every table in h's netns, for one family (one dump). */
+async function dumpRoutes(h: NlHandle, family: 4 | 6): Promise<rt.RouteMessage[]> {
   const out = new AttrStream();
   rt.formatRouteMessage({ kind: 'route', data: { family: family === 4 ? AF_INET : AF_INET6 }, attrs: {} }, out);
   const msgs = await request(h, `list routes (IPv${family})`, rt.MessageType.GETROUTE, out.bufs, FlagsGet.DUMP);
+  return msgs.filter((m): m is rt.RouteMessage => m.kind === 'route');
+}
+
+/**
+ * The destinations h's netns delivers to itself, for one family: the local table's `local`
+ * routes (its own addresses, 127.0.0.0/8 and ::1, AnyIP prefixes), what nftables' `fib daddr
+ * type local` matches.
+ */
+export async function listLocalPrefixes(h: NlHandle, family: 4 | 6): Promise<string[]> {
+  return (await dumpRoutes(h, family)).flatMap((m) =>
+    (m.attrs.table ?? m.data.table) === RT_TABLE_LOCAL && m.data.type === 'LOCAL' && m.attrs.dst ? [`${formatIp(m.attrs.dst)}/${m.data.dstLen ?? 0}`] : []);
+}
+
+/** Unicast routes of the main table in h's netns, for one family. */
+export async function listRoutes(h: NlHandle, family: 4 | 6): Promise<(RouteSpec & { protocol: number })[]> {
+  const names = new Map((await listLinks(h)).map((l) => [l.index, l.name]));
+  const msgs = await dumpRoutes(h, family);
   const result: (RouteSpec & { protocol: number })[] = [];
   for (const m of msgs) {
-    if (m.kind !== 'route') continue;
     const table = m.attrs.table ?? m.data.table;
     if (table !== RT_TABLE_MAIN || m.data.type !== 'UNICAST') continue;
     const route: RouteSpec & { protocol: number } = {
