@@ -20,7 +20,7 @@ import { bridgeName, protectedFamilies, type BridgeOptions } from './bridge.js';
 import { isCniNetwork } from './labels.js';
 import { checkIfname, checkMac, hostIfnameFor, parseMtu } from './options.js';
 import { HostPortHolds, hostPortFree } from './host-ports.js';
-import { expandPorts, validatePortRequest, type PortBinding, type PortRequest, type Proto } from './ports.js';
+import { expandForEndpoint, validatePortRequest, type PortBinding, type PortRequest, type Proto } from './ports.js';
 import { UndoStack } from './undo.js';
 import { addDefaultRouteAt } from './configure.js';
 import type { EndpointAddress, EndpointPlan, Network, NetworkSubnet, Placement, RouteRequest } from './types.js';
@@ -616,12 +616,11 @@ export class NetworkManager {
     if (ports.length === 0) return [];
     const net = this.getNetwork(row.networkId);
     checkPublishable(net, ports);
-    const v4 = this.planOf(row).addresses.find((a) => a.family === 4);
     // A port this endpoint already publishes may be asked again (idempotent): a failure
     // releases only the rows this call made, the earlier publish stays whole.
     const { bindings, fresh } = this.store.tx(() => {
       const had = new Set(this.store.ports.list({ endpointId }).map(portKey));
-      const all = this.reservePorts(net, endpointId, v4?.ip, ports, opts.holdHostPorts);
+      const all = this.reservePorts(net, endpointId, this.planOf(row).addresses, ports, opts.holdHostPorts);
       return { bindings: all, fresh: all.filter((b) => !had.has(portKey(b))) };
     });
     let held: PortBinding[] = [];
@@ -694,7 +693,7 @@ export class NetworkManager {
         id, networkId: net.id, sandbox: req.sandbox, ifname: req.placement.ifname, mac, addrs: addresses.map((a) => a.cidr),
         options: { placement: req.placement, addresses, mtu: req.mtu ?? null, hostIfname: plan.hostIfname, ...(netnsIno === undefined ? {} : { netnsIno }) }, state: 'attaching',
       });
-      return { plan, bindings: this.reservePorts(net, id, v4?.ip, ports, req.holdHostPorts) };
+      return { plan, bindings: this.reservePorts(net, id, addresses, ports, req.holdHostPorts) };
     });
   }
 
@@ -736,10 +735,15 @@ export class NetworkManager {
     return { family: s.family, ip: canonical, cidr: `${canonical}/${pool.prefixLen}`, ...(s.gateway ? { gateway: s.gateway } : {}) };
   }
 
-  /** Reserves the requested ports in the store; with `held`, a port picked from a range is one no host process has. */
-  private reservePorts(net: NetworkInfo, endpointId: string, containerIp: string | undefined, ports: PortRequest[], held = false): PortBinding[] {
+  /**
+   * Reserves the requested ports in the store, on each family of the endpoint's addresses
+   * that the request covers (expandForEndpoint); with `held`, a port picked from a range is
+   * one no host process has.
+   */
+  private reservePorts(net: NetworkInfo, endpointId: string, addresses: readonly EndpointAddress[], ports: PortRequest[], held = false): PortBinding[] {
     if (ports.length === 0) return [];
-    if (!containerIp) throw new ConfigError(`network "${net.name}" has no IPv4 address to publish ports to`, 'ports');
+    const to = { v4: addresses.find((a) => a.family === 4)?.ip, v6: addresses.find((a) => a.family === 6)?.ip };
+    if (!to.v4 && !to.v6) throw new ConfigError(`network "${net.name}" gave the endpoint no address to publish ports to`, 'ports');
     const defaultHostIp = (net.options as BridgeOptions).hostBindingIp ?? '0.0.0.0';
     const bindings: PortBinding[] = [];
     // One indexed lookup per candidate port (proto, host_port): constant in the number of
@@ -747,7 +751,7 @@ export class NetworkManager {
     const isFree = (proto: Proto, hostIp: string, hostPort: number) => !bindings.some((b) => portsClash(b, { proto, hostIp, hostPort })) &&
       !this.store.ports.list({ proto, hostPort }).some((t) => hostIpsClash(t.hostIp, hostIp)) &&
       (!held || hostPortFree({ proto, hostIp, hostPort }));
-    ports.forEach((p, i) => bindings.push(...expandPorts(p, containerIp, defaultHostIp, isFree, `ports[${i}]`)));
+    ports.forEach((p, i) => bindings.push(...expandForEndpoint(p, to, defaultHostIp, isFree, `ports[${i}]`)));
     this.store.ports.reserve(bindings.map((b) => ({ ...b, endpointId, networkId: net.id })));
     return bindings;
   }

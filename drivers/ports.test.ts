@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../core/index.js';
-import { expandPorts, parsePortSpec, validatePortRequest, EPHEMERAL_FIRST, EPHEMERAL_LAST } from './ports.js';
+import { expandForEndpoint, expandPorts, parsePortSpec, validatePortRequest, EPHEMERAL_FIRST, EPHEMERAL_LAST } from './ports.js';
 
 const t = suite('ports');
 
@@ -55,6 +55,24 @@ t('expands ranges one to one and picks free ports', () => {
   }
   assert.is.not(e[0]?.hostPort, e[1]?.hostPort);
   assert.throws(() => expandPorts(parsePortSpec('9000-9001:80'), '10.0.0.2', '0.0.0.0', () => false), /no free host port/);
+});
+
+t('per endpoint: both families with no host IP asked, one family for a host IP of it, as Docker 27+', () => {
+  const free = () => true;
+  const dual = { v4: '10.0.0.2', v6: 'fd00::2' };
+  const summary = (bs: { hostIp: string; hostPort: number; containerIp: string }[]) => bs.map((b) => `${b.hostIp}:${b.hostPort}->${b.containerIp}`);
+  assert.equal(summary(expandForEndpoint(parsePortSpec('8080:80'), dual, '0.0.0.0', free)), ['0.0.0.0:8080->10.0.0.2', ':::8080->fd00::2']);
+  assert.equal(summary(expandForEndpoint(parsePortSpec('0.0.0.0:8080:80'), dual, '0.0.0.0', free)), ['0.0.0.0:8080->10.0.0.2'], 'an IPv4 host IP: IPv4 only');
+  assert.equal(summary(expandForEndpoint(parsePortSpec('[::]:8080:80'), dual, '0.0.0.0', free)), [':::8080->fd00::2'], ':: on a dual-stack endpoint: IPv6 only');
+  assert.equal(summary(expandForEndpoint(parsePortSpec('8080:80'), dual, '192.0.2.7', free)), ['192.0.2.7:8080->10.0.0.2'], 'a network default binding address: its family');
+  assert.equal(summary(expandForEndpoint(parsePortSpec('[::]:8080:80'), { v4: '10.0.0.2' }, '0.0.0.0', free)), ['0.0.0.0:8080->10.0.0.2'], ':: on IPv4 only: every IPv4 address, as before');
+  assert.equal(summary(expandForEndpoint(parsePortSpec('8080:80'), { v6: 'fd00::2' }, '0.0.0.0', free)), [':::8080->fd00::2'], 'IPv6-only endpoint');
+  assert.throws(() => expandForEndpoint(parsePortSpec('127.0.0.1:8080:80'), { v6: 'fd00::2' }, '0.0.0.0', free), /127\.0\.0\.1 is IPv4 and the endpoint has no IPv4 address/);
+  assert.throws(() => expandForEndpoint(parsePortSpec('8080:80'), {}, '0.0.0.0', free), /no address/);
+  // An ephemeral pick is free in both families: 49153 is taken on :: only.
+  const takenV6 = (_p: string, ip: string, port: number) => !(ip === '::' && port === EPHEMERAL_FIRST);
+  const picked = expandForEndpoint({ proto: 'tcp', containerPort: 80, hostPort: EPHEMERAL_FIRST, hostPortEnd: EPHEMERAL_FIRST + 5 }, dual, '0.0.0.0', takenV6);
+  assert.equal(picked.map((b) => b.hostPort), [EPHEMERAL_FIRST + 1, EPHEMERAL_FIRST + 1]);
 });
 
 t.run();

@@ -145,6 +145,34 @@ export function expandPorts(req: PortRequest, containerIp: string, defaultHostIp
   return out;
 }
 
+/** The endpoint's addresses a port can be published to. */
+export interface PublishTargets { v4?: string | undefined; v6?: string | undefined }
+
+type IsFree = (proto: Proto, hostIp: string, port: number) => boolean;
+
+/**
+ * Expands a request for an endpoint with these addresses, as Docker (27+) publishes: with no
+ * host IP asked (and the network's default binding the wildcard), on every family the
+ * endpoint has, one host port number for both (an ephemeral pick is free in both); an IPv6
+ * host IP ("::" or one address) publishes IPv6 only, when the endpoint has an IPv6 address
+ * (for an IPv4-only one "::" means every IPv4 address, as before); an IPv4 host IP, IPv4 only.
+ */
+export function expandForEndpoint(req: PortRequest, to: PublishTargets, defaultHostIp: string, isFree: IsFree, field = 'ports'): PortBinding[] {
+  const asked = req.hostIp === undefined ? undefined : normalizeIp(req.hostIp, field);
+  const askedFamily = asked === undefined ? undefined : isIP(asked);
+  if (to.v6 !== undefined && (askedFamily === 6 || (to.v4 === undefined && askedFamily === undefined))) {
+    return expandPorts({ ...req, hostIp: asked ?? '::' }, to.v6, '::', isFree, field);
+  }
+  if (to.v4 === undefined) {
+    throw new ConfigError(to.v6 === undefined ? `${field}: the endpoint has no address to publish ports to` : `${field}: host IP ${asked} is IPv4 and the endpoint has no IPv4 address`, field);
+  }
+  const both = to.v6 !== undefined && asked === undefined && defaultHostIp === '0.0.0.0';
+  const free: IsFree = both ? (proto, hostIp, p) => isFree(proto, hostIp, p) && isFree(proto, '::', p) : isFree;
+  const v4 = expandPorts(req, to.v4, defaultHostIp, free, field);
+  const v6 = to.v6;
+  return both && v6 !== undefined ? [...v4, ...v4.map((b) => ({ ...b, hostIp: '::', containerIp: v6 }))] : v4;
+}
+
 let rotor = 0;
 function findFree(first: number, last: number, free: (p: number) => boolean): number | undefined {
   const size = last - first + 1;

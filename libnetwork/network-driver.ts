@@ -213,8 +213,8 @@ export class NetworkDriverApi {
     if (!ep) throw new NotFoundError(`endpoint ${w.EndpointID} has not joined a sandbox`);
     const portmap = optionOf<PortBindingWire[]>(w.Options, PORT_MAP, validPortMap) ?? [];
     const exposed = exposedPortsFrom(optionOf<TransportPortWire[]>(w.Options, EXPOSED_PORTS, validExposed));
-    const { ports, skipped } = portRequestsFrom(portmap);
-    if (skipped.length > 0) log.warn({ endpoint: w.EndpointID, skipped }, 'port bindings on IPv6 host addresses are not published');
+    const { ports, skipped } = portRequestsFrom(portmap, { ipv6: ep.addresses.some((a) => a.family === 6) });
+    if (skipped.length > 0) log.warn({ endpoint: w.EndpointID, skipped }, 'port bindings on IPv6 host addresses are not published: the endpoint has no IPv6 address');
     const net = this.mgr.getNetwork(ep.networkId);
     this.state.setEndpoint(w.EndpointID, { ...rec, exposed, portmap });
     if (net.driver !== 'bridge') {

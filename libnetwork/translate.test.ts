@@ -63,7 +63,7 @@ test('CreateNetwork: bad driver, bad pools and bad option shapes are ConfigError
   err(() => genericOptions({ 'com.docker.network.generic': { k: { nested: 1 } } }), 'k');
 });
 
-test('portmap: protocols, host IP, fixed / ranged / ephemeral host ports, IPv6 host addresses skipped', () => {
+test('portmap: protocols, host IP, fixed / ranged / ephemeral host ports, IPv6 host addresses skipped unless the endpoint has IPv6', () => {
   const { ports, skipped } = portRequestsFrom([
     { Proto: 6, IP: '', Port: 80, HostIP: '127.0.0.1', HostPort: 18080, HostPortEnd: 18080 },
     { Proto: 17, Port: 53, HostIP: '', HostPort: 0, HostPortEnd: 0 },
@@ -76,6 +76,9 @@ test('portmap: protocols, host IP, fixed / ranged / ephemeral host ports, IPv6 h
     { proto: 'tcp', containerPort: 443, hostPort: 9000, hostPortEnd: 9010 },
   ]);
   assert.is(skipped.length, 1);
+  assert.equal(portRequestsFrom([{ Proto: 6, Port: 22, HostIP: '::', HostPort: 2222 }], { ipv6: true }).ports, [
+    { proto: 'tcp', containerPort: 22, hostIp: '::', hostPort: 2222 },
+  ], 'an endpoint with an IPv6 address: published');
   assert.throws(() => portRequestsFrom([{ Proto: 132, Port: 1 }]), (e: unknown) => e instanceof ConfigError && /protocol 132/.test(e.message));
   assert.throws(() => portRequestsFrom([{ Proto: 6, Port: 1, HostIP: 'nope' }]), /invalid host IP/);
   assert.equal(portRequestsFrom(null).ports, []);

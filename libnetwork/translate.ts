@@ -106,17 +106,19 @@ function protoOf(n: number, field: string): 'tcp' | 'udp' {
 
 /**
  * Docker's `com.docker.network.portmap` → tsnet port requests. HostPort 0 means any
- * (ephemeral) port, HostPort..HostPortEnd a range to pick from. tsnet publishes to the
- * endpoint's IPv4 address, so bindings on an IPv6 host address are left out (`skipped`).
+ * (ephemeral) port, HostPort..HostPortEnd a range to pick from. A binding on an IPv6 host
+ * address needs an endpoint with an IPv6 address (`ipv6`); without one it is left out
+ * (`skipped`). An empty HostIP publishes on each family the endpoint has (the manager).
  */
-export function portRequestsFrom(list: readonly PortBindingWire[] | null | undefined): { ports: PortRequest[]; skipped: PortBindingWire[] } {
+export function portRequestsFrom(list: readonly PortBindingWire[] | null | undefined, opts: { ipv6?: boolean } = {}): { ports: PortRequest[]; skipped: PortBindingWire[] } {
   const ports: PortRequest[] = [];
   const skipped: PortBindingWire[] = [];
   (list ?? []).forEach((b, i) => {
     const field = `portmap[${i}]`;
     const hostIp = b.HostIP ?? '';
     if (hostIp !== '' && isIP(hostIp) === 0) throw new ConfigError(`${field}: invalid host IP "${hostIp}"`, field);
-    if (isIP(hostIp) === 6) return void skipped.push(b);
+    // An IPv6 host address reaches an endpoint with an IPv6 address (DNAT has no IPv6 to IPv4).
+    if (isIP(hostIp) === 6 && opts.ipv6 !== true) return void skipped.push(b);
     const req: PortRequest = { proto: protoOf(b.Proto, field), containerPort: b.Port };
     if (hostIp !== '') req.hostIp = hostIp;
     const start = b.HostPort ?? 0;
