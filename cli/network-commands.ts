@@ -7,7 +7,7 @@ import { apiPath } from './client.js';
 import { formatOption, quietOption } from './common.js';
 import type { Ctx } from './context.js';
 import { shortId } from './format.js';
-import { collect, collectKeyValue, collectLabel, filterParser, pairSubnets, toRecord, type Filters } from './options.js';
+import { boolArg, collect, collectKeyValue, collectLabel, filterParser, pairSubnets, toRecord, type Filters } from './options.js';
 import { renderTable } from './table.js';
 import type { NetworkCreateRequest, NetworkInspect } from './types.js';
 
@@ -22,6 +22,7 @@ interface CreateOpts {
   auxAddress?: [string, string][];
   internal?: boolean;
   ipv6?: boolean;
+  ipv4?: boolean;
   opt?: [string, string][];
   label?: [string, string][];
   format: string;
@@ -34,6 +35,7 @@ async function create(ctx: Ctx, name: string, o: CreateOpts): Promise<void> {
   if (subnets) body.Subnets = subnets;
   if (o.internal) body.Internal = true;
   if (o.ipv6) body.IPv6 = true;
+  if (o.ipv4 === false) body.IPv4 = false;
   const options = toRecord(o.opt);
   if (options) body.Options = options;
   const labels = toRecord(o.label);
@@ -148,6 +150,7 @@ export function registerNetworkCommands(program: Command, ctx: Ctx): void {
     .option('--aux-address <name=ip>', 'address the IPAM must not hand out (repeatable)', collectKeyValue)
     .option('--internal', 'no external connectivity (no masquerade, no egress)')
     .option('--ipv6', 'enable IPv6 (implied by an IPv6 --subnet)')
+    .option('--ipv4 [bool]', 'IPv4 on (default); --ipv4=false with --ipv6 makes an IPv6-only network', boolArg)
     .option('-o, --opt <key=value>', 'driver option (repeatable)', collectKeyValue)
     .option('--label <key=value>', 'label (repeatable)', collectLabel)
     .addOption(formatOption())

@@ -82,7 +82,7 @@ export class Engine {
       throw new ConflictError(`only one ${b.Driver} network may exist`, 'Driver');
     }
     const net = await this.mgr.createNetwork({
-      name: b.Name, ...(b.Driver ? { driver: b.Driver } : {}), internal: b.Internal ?? false, ...(b.IPv6 !== undefined ? { ipv6: b.IPv6 } : {}),
+      name: b.Name, ...(b.Driver ? { driver: b.Driver } : {}), internal: b.Internal ?? false, ...(b.IPv6 !== undefined ? { ipv6: b.IPv6 } : {}), ...(b.IPv4 === false ? { ipv4: false } : {}),
       options: b.Options ?? {}, labels: b.Labels ?? {},
       ...(b.Subnets ? { subnets: b.Subnets.map((s) => ({ subnet: s.Subnet, ...(s.IPRange ? { ipRange: s.IPRange } : {}), ...(s.Gateway ? { gateway: s.Gateway } : {}), ...(s.AuxAddresses ? { auxAddresses: s.AuxAddresses } : {}) })) } : {}),
     });
@@ -334,7 +334,7 @@ export class Engine {
     const dnsNet = eps.map((e) => this.mgr.getNetwork(e.networkId)).find(dnsServed);
     const hostname = cfg.hostname || c.name;
     await writeFile(join(dir, 'hosts'), hostsFile(hostname, ips, [c.name, ...aliases]));
-    await writeFile(join(dir, 'resolv.conf'), resolvConfFile(readResolvConf(), dnsNet?.subnets.find((s) => s.family === 4)?.gateway));
+    await writeFile(join(dir, 'resolv.conf'), resolvConfFile(readResolvConf(), dnsNet && dnsAddress(dnsNet)));
     await writeFile(join(dir, 'hostname'), `${hostname}\n`);
   }
 
@@ -511,14 +511,14 @@ export class Engine {
 
   private async serveDns(net: NetworkInfo): Promise<void> {
     if (!dnsServed(net)) return;
-    const gw = net.subnets.find((s) => s.family === 4)?.gateway;
+    const gw = dnsAddress(net);
     if (!gw) return;
     await this.dns.listen(gw, 53, { resolve: this.names.gatewayResolver(net.name), resolvePtr: this.names.gatewayPtrResolver(net.name) })
       .catch((err: unknown) => log.error({ network: net.name, gateway: gw, err }, 'cannot serve dns'));
   }
 
   private async stopDns(net: NetworkInfo): Promise<void> {
-    const gw = net.subnets.find((s) => s.family === 4)?.gateway;
+    const gw = dnsAddress(net);
     if (gw && dnsServed(net)) await this.dns.unlisten(gw);
     this.names.removeNetwork(net.name);
   }
@@ -598,6 +598,11 @@ function ownsNetns(mode: string): boolean {
 
 function usesNetworks(mode: string): boolean {
   return mode !== 'host' && mode !== 'none' && !mode.startsWith('container:');
+}
+
+/** Where a network's embedded DNS listens: its IPv4 gateway, else (IPv6-only) its IPv6 one. */
+function dnsAddress(net: NetworkInfo): string | undefined {
+  return net.subnets.find((s) => s.family === 4)?.gateway ?? net.subnets.find((s) => s.family === 6)?.gateway;
 }
 
 /** Embedded DNS serves user-defined bridge networks (not the default "bridge", as Docker; not Docker's own, whose containers use Docker's resolver). */

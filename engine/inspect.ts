@@ -18,7 +18,8 @@ export function networkInspect(net: NetworkInfo, endpoints: EndpointInfo[], name
   }
   return {
     Name: net.name, Id: net.id, Created: net.createdAt, Scope: 'local', Driver: net.driver,
-    EnableIPv6: net.ipv6, Internal: net.internal, Attachable: true,
+    EnableIPv4: !(net.ipv6 && net.subnets.length > 0 && net.subnets.every((s) => s.family === 6)), EnableIPv6: net.ipv6,
+    Internal: net.internal, Attachable: true,
     IPAM: { Driver: 'tsnet', Config: net.subnets.map(ipamConfig) },
     Options: net.rawOptions, Labels: net.labels, Containers: containers,
     ...(net.driver === 'bridge' ? { Bridge: bridgeName(net as Network<BridgeOptions>) } : {}),

@@ -46,6 +46,8 @@ export interface CreateNetworkBody {
   Subnets?: { Subnet: string; IPRange?: string; Gateway?: string; AuxAddresses?: Record<string, string> }[];
   Internal?: boolean;
   IPv6?: boolean;
+  /** false: an IPv6-only network (Docker 28's EnableIPv4). */
+  IPv4?: boolean;
   Options?: Record<string, string>;
   Labels?: Record<string, string>;
 }

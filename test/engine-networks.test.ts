@@ -196,6 +196,30 @@ t('an IPv6 --subnet without --ipv6 turns IPv6 on (inspect says so, forwarding is
   await cli(d, ['network', 'rm', 'fouronly']);
 });
 
+t('--ipv4=false: an IPv6-only network; a container gets only IPv6, resolves names through the DNS on the IPv6 gateway, and publishes on IPv6', async () => {
+  await refused(['network', 'create', '--ipv4=false', 'nofamily'], /neither IPv4 nor IPv6/);
+  const bad = await cli(d, ['network', 'create', '--ipv4=maybe', '--ipv6', 'maybe'], [2]); // a usage error, as every bad option
+  assert.match(bad.stderr, /--ipv4 .*"maybe" is not true or false/);
+  await cli(d, ['network', 'create', '--ipv6', '--ipv4=false', 'sixonly']);
+  type Net = { EnableIPv4: boolean; EnableIPv6: boolean; IPAM: { Config: { Subnet: string; Gateway: string }[] } };
+  const [net] = await cliJson<Net[]>(d, ['network', 'inspect', 'sixonly']);
+  assert.is(net?.EnableIPv4, false);
+  assert.is(net?.EnableIPv6, true);
+  const gw = net?.IPAM.Config[0]?.Gateway ?? '';
+  assert.ok(net?.IPAM.Config.length === 1 && gw.includes(':'), JSON.stringify(net?.IPAM));
+  await cli(d, ['run', '-d', '--name', 'six1', '--network', 'sixonly', '-p', '18098:80', 'busybox', 'sleep', '300']);
+  const c = await inspect('six1');
+  const [eth0] = await ipJson<{ addr_info: { family: string; scope: string }[] }[]>(c.NetworkSettings.SandboxKey, ['addr', 'show', 'eth0']);
+  assert.not.ok(eth0?.addr_info.some((a) => a.family === 'inet'), 'no IPv4 address');
+  assert.ok(eth0?.addr_info.some((a) => a.family === 'inet6' && a.scope === 'global'), 'an IPv6 one');
+  assert.match((await cli(d, ['exec', 'six1', 'cat', '/etc/resolv.conf'])).stdout, new RegExp(`^nameserver ${gw}$`, 'm'));
+  assert.equal((c.NetworkSettings as unknown as { Ports: Record<string, unknown> }).Ports['80/tcp'], [{ HostIp: '::', HostPort: '18098' }]);
+  const ping = await cli(d, ['run', '--rm', '--network', 'sixonly', 'busybox', 'ping', '-c', '1', '-W', '2', 'six1']);
+  assert.match(ping.stdout, /1 packets received/, 'the name resolved (AAAA from the DNS on the IPv6 gateway) and answered');
+  await cli(d, ['rm', '-f', 'six1']);
+  await cli(d, ['network', 'rm', 'sixonly']);
+});
+
 t('macvlan on the loopback parent is refused at create', async () => {
   await refused(['network', 'create', '-d', 'macvlan', '--subnet', '10.213.236.0/24', '-o', 'parent=lo', 'mvlo'],
     /parent interface "lo" has link type loopback, not ether: macvlan needs an Ethernet device/);

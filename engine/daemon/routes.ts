@@ -13,7 +13,7 @@ const strMap = { type: 'object', additionalProperties: str } as const;
 const networkSchema = {
   type: 'object', required: ['Name'], additionalProperties: false,
   properties: {
-    Name: str, Driver: str, Internal: { type: 'boolean' }, IPv6: { type: 'boolean' }, Options: strMap, Labels: strMap,
+    Name: str, Driver: str, Internal: { type: 'boolean' }, IPv6: { type: 'boolean' }, IPv4: { type: 'boolean' }, Options: strMap, Labels: strMap,
     Subnets: { type: 'array', items: { type: 'object', required: ['Subnet'], additionalProperties: false, properties: { Subnet: str, IPRange: str, Gateway: str, AuxAddresses: strMap } } },
   },
 };
