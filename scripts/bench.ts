@@ -30,6 +30,7 @@ import { fmt as fmtStats, stats, type Stats } from './bench-stats.js';
 import { buildExecTimer, execTimed } from './exec-timed.js';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 200);
+const WARMUP = 100;
 const FILL = Number(process.env['BENCH_FILL'] ?? 999);
 const PER_NETNS = 100;
 const REF_PLUGIN = '/usr/lib/cni/bridge';
@@ -51,13 +52,14 @@ interface Kind { label: string; ports: PortRequest[]; v6off: boolean }
 /**
  * `ROUNDS` attach+detach of one endpoint of `kind` in `netnsPath` on each of `networks`, the
  * networks' rounds interleaved (their order alternating), so that what they are compared on
- * is measured in the same minutes; after 20 unmeasured rounds each.
+ * is measured in the same minutes; after WARMUP unmeasured rounds each.
  */
 async function measure(mgr: NetworkManager, netnsPath: string, kind: Kind, networks = ['bench']): Promise<Samples[]> {
   const a = networks.map((): number[] => []);
   const d = networks.map((): number[] => []);
   const req = (network: string): AttachRequest => ({ network, sandbox: 'bench', placement: { kind: 'netns', netnsPath, ifname: 'eth0' }, ports: kind.ports, ...(kind.v6off ? { ipv6OffWithoutAddress: true } : {}) });
-  for (const n of networks) for (let i = 0; i < 20; i++) await mgr.detach((await mgr.attach(req(n))).id); // warm-up
+  // Warm-up: V8 is still optimising the attach path for the first ~100 rounds of a process.
+  for (const n of networks) for (let i = 0; i < WARMUP; i++) await mgr.detach((await mgr.attach(req(n))).id);
   for (let i = 0; i < ROUNDS; i++) {
     for (let j = 0; j < networks.length; j++) {
       const k = i % 2 ? networks.length - 1 - j : j;
