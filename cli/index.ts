@@ -77,6 +77,21 @@ export function buildProgram(ctx: Ctx, io: Io): Command {
   return program;
 }
 
+/** Flags that, as in docker's CLI, take an optional `=true|false` (commander: `--x` / `--no-x`). */
+const BOOL_FLAGS = new Set(['--ipv4', '--ipv6']);
+
+/** `--ipv4=false` → `--no-ipv4`, `--ipv4=true` → `--ipv4`; any other value is left for commander to refuse. */
+export function dockerBoolFlags(argv: readonly string[]): string[] {
+  return argv.map((a) => {
+    const eq = a.indexOf('=');
+    if (eq < 0 || !BOOL_FLAGS.has(a.slice(0, eq))) return a;
+    const v = a.slice(eq + 1);
+    if (/^(true|1)$/i.test(v)) return a.slice(0, eq);
+    if (/^(false|0)$/i.test(v)) return `--no-${a.slice(2, eq)}`;
+    return a;
+  });
+}
+
 /** Runs the CLI on `argv` (without node and script) and resolves with the exit status. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let program: Command | undefined;
@@ -87,7 +102,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     return 0;
   }
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(dockerBoolFlags(argv), { from: 'user' });
     return ctx.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;

@@ -7,7 +7,7 @@ import { apiPath } from './client.js';
 import { formatOption, quietOption } from './common.js';
 import type { Ctx } from './context.js';
 import { shortId } from './format.js';
-import { boolArg, collect, collectKeyValue, collectLabel, filterParser, pairSubnets, toRecord, type Filters } from './options.js';
+import { collect, collectKeyValue, collectLabel, filterParser, pairSubnets, toRecord, type Filters } from './options.js';
 import { renderTable } from './table.js';
 import type { NetworkCreateRequest, NetworkInspect } from './types.js';
 
@@ -34,7 +34,7 @@ async function create(ctx: Ctx, name: string, o: CreateOpts): Promise<void> {
   const subnets = await pairSubnets(o.subnet ?? [], o.ipRange ?? [], o.gateway ?? [], o.auxAddress ?? []);
   if (subnets) body.Subnets = subnets;
   if (o.internal) body.Internal = true;
-  if (o.ipv6) body.IPv6 = true;
+  if (o.ipv6 !== undefined) body.IPv6 = o.ipv6;
   if (o.ipv4 === false) body.IPv4 = false;
   const options = toRecord(o.opt);
   if (options) body.Options = options;
@@ -150,7 +150,9 @@ export function registerNetworkCommands(program: Command, ctx: Ctx): void {
     .option('--aux-address <name=ip>', 'address the IPAM must not hand out (repeatable)', collectKeyValue)
     .option('--internal', 'no external connectivity (no masquerade, no egress)')
     .option('--ipv6', 'enable IPv6 (implied by an IPv6 --subnet)')
-    .option('--ipv4 [bool]', 'IPv4 on (default); --ipv4=false with --ipv6 makes an IPv6-only network', boolArg)
+    .option('--no-ipv6', 'IPv6 off (--ipv6=false), even with an IPv6 --subnet: refused')
+    .option('--ipv4', 'IPv4 on (the default)')
+    .option('--no-ipv4', 'no IPv4 (--ipv4=false): with --ipv6, an IPv6-only network')
     .option('-o, --opt <key=value>', 'driver option (repeatable)', collectKeyValue)
     .option('--label <key=value>', 'label (repeatable)', collectLabel)
     .addOption(formatOption())

@@ -61,4 +61,12 @@ test("docker's pairing errors", async () => {
   await fails(pairSubnets(['10.1.0.0/24', '10.2.0.0/24'], [], ['not-an-ip'], []), /invalid address "not-an-ip"/);
 });
 
+
+test('docker-style --ipv4=false / --ipv6=true become commander flags; other values are left to be refused', async () => {
+  const { dockerBoolFlags } = await import('./index.js');
+  assert.equal(dockerBoolFlags(['network', 'create', '--ipv4=false', '--ipv6=true', 'n']), ['network', 'create', '--no-ipv4', '--ipv6', 'n']);
+  assert.equal(dockerBoolFlags(['--ipv6=0', '--ipv4=1', '--ipv4', 'mynet']), ['--no-ipv6', '--ipv4', '--ipv4', 'mynet']);
+  assert.equal(dockerBoolFlags(['--ipv4=maybe', '--label=a=b']), ['--ipv4=maybe', '--label=a=b']);
+});
+
 test.run();

@@ -7,13 +7,6 @@ import { InvalidArgumentError } from 'commander';
 import { ConfigError } from '../core/errors.js';
 import type { NetworkCreateRequest } from './types.js';
 
-/** argParser for a boolean option that takes a value (`--ipv4=false`, as docker): true/false, 1/0. */
-export function boolArg(value: string): boolean {
-  if (/^(true|1)$/i.test(value)) return true;
-  if (/^(false|0)$/i.test(value)) return false;
-  throw new InvalidArgumentError(`"${value}" is not true or false`);
-}
-
 /** argParser for a repeatable option: collects every value in order. */
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];

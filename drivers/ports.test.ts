@@ -10,7 +10,8 @@ t('parses docker -p forms', () => {
   assert.equal(parsePortSpec('8080:80'), { proto: 'tcp', containerPort: 80, hostPort: 8080 });
   assert.equal(parsePortSpec('127.0.0.1:8080:80/udp'), { proto: 'udp', containerPort: 80, hostIp: '127.0.0.1', hostPort: 8080 });
   assert.equal(parsePortSpec('127.0.0.1::80'), { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1' });
-  assert.equal(parsePortSpec('[::1]:8080:80'), { proto: 'tcp', containerPort: 80, hostIp: '::1', hostPort: 8080 });
+  assert.equal(parsePortSpec('[fd00::1]:8080:80'), { proto: 'tcp', containerPort: 80, hostIp: 'fd00::1', hostPort: 8080 });
+  assert.throws(() => parsePortSpec('[::1]:8080:80'), /host IP ::1 cannot reach a container/);
   assert.equal(parsePortSpec('8000-8002:80-82'), { proto: 'tcp', containerPort: 80, containerPortEnd: 82, hostPort: 8000, hostPortEnd: 8002 });
   assert.equal(parsePortSpec('9000-9010:80'), { proto: 'tcp', containerPort: 80, hostPort: 9000, hostPortEnd: 9010 });
 });

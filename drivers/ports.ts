@@ -101,6 +101,10 @@ export function validatePortRequest(req: PortRequest, field = 'ports'): void {
     if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 65535)) throw new ConfigError(`${field}: ${name} ${v} is out of range 1-65535`, field);
   }
   if (req.hostIp !== undefined && isIP(req.hostIp) === 0) throw new ConfigError(`${field}: invalid host IP "${req.hostIp}"`, field);
+  // ::1 is never routed off the host, so nothing DNATed from it reaches a container.
+  if (req.hostIp !== undefined && isIP(req.hostIp) === 6 && normalizeIp(req.hostIp, field) === '::1') {
+    throw new ConfigError(`${field}: host IP ::1 cannot reach a container (the kernel routes no ::1 packet off the host); use 127.0.0.1`, field);
+  }
   // An IPv4-mapped IPv6 address is no address a socket binds nor DNAT matches: say so.
   if (req.hostIp !== undefined && isIP(req.hostIp) === 6 && cidrContains('::ffff:0:0/96', req.hostIp)) {
     throw new ConfigError(`${field}: host IP "${req.hostIp}" is IPv4-mapped; give the IPv4 address`, field);
@@ -161,7 +165,14 @@ export function expandForEndpoint(req: PortRequest, to: PublishTargets, defaultH
   const asked = req.hostIp === undefined ? undefined : normalizeIp(req.hostIp, field);
   const askedFamily = asked === undefined ? undefined : isIP(asked);
   if (to.v6 !== undefined && (askedFamily === 6 || (to.v4 === undefined && askedFamily === undefined))) {
+    // A network that binds its ports to one IPv4 address (host_binding_ipv4) has none to give here.
+    if (askedFamily === undefined && defaultHostIp !== '0.0.0.0') {
+      throw new ConfigError(`${field}: the network publishes on ${defaultHostIp} (host_binding_ipv4) and the endpoint has no IPv4 address; give a host IP`, field);
+    }
     return expandPorts({ ...req, hostIp: asked ?? '::' }, to.v6, '::', isFree, field);
+  }
+  if (askedFamily === 6 && asked !== '::') {
+    throw new ConfigError(`${field}: host IP ${asked} is IPv6 and the endpoint has no IPv6 address`, field);
   }
   if (to.v4 === undefined) {
     throw new ConfigError(to.v6 === undefined ? `${field}: the endpoint has no address to publish ports to` : `${field}: host IP ${asked} is IPv4 and the endpoint has no IPv4 address`, field);

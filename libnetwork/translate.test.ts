@@ -44,6 +44,9 @@ test('CreateNetwork: macvlan from parent or tsnet.driver, internal and IPv6 flag
   assert.is(explicit.ipv6, true);
   assert.equal(explicit.subnets, [{ subnet: 'fd00:1::/64', gateway: 'fd00:1::1' }]);
   assert.not.ok('subnets' in networkRequestFrom({ NetworkID: ID }, none), 'no IPAM data: tsnet picks');
+  const v6only = networkRequestFrom({ NetworkID: ID, Options: { 'com.docker.network.enable_ipv4': false, 'com.docker.network.enable_ipv6': true }, IPv6Data: [{ Pool: 'fd74:9::/64' }] }, none);
+  assert.is(v6only.ipv4, false, 'Docker 28 --ipv4=false: no IPv4 subnet is made up');
+  assert.not.ok('ipv4' in networkRequestFrom({ NetworkID: ID, Options: { 'com.docker.network.enable_ipv4': true } }, none), 'on: as by default');
 });
 
 test('CreateNetwork: bad driver, bad pools and bad option shapes are ConfigErrors naming the field', () => {

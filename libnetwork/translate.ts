@@ -10,7 +10,7 @@ import { ConfigError } from '../core/errors.js';
 import { parseCidr } from '../ipam/index.js';
 import type { CreateNetworkRequest, PortBinding, PortRequest, SubnetRequest } from '../drivers/index.js';
 import {
-  ENABLE_IPV6, GENERIC, INTERNAL,
+  ENABLE_IPV4, ENABLE_IPV6, GENERIC, INTERNAL,
   type CreateNetworkWire, type IpamData, type PortBindingWire, type TransportPortWire,
 } from './wire.js';
 
@@ -43,6 +43,11 @@ function optionString(key: string, v: unknown): string {
 
 function flag(v: unknown): boolean {
   return v === true || v === 'true' || v === '1';
+}
+
+/** An option said off (absent is not off). */
+function offFlag(v: unknown): boolean {
+  return v === false || v === 'false' || v === '0';
 }
 
 /** Docker's driver options (`docker network create -o k=v`) as strings. */
@@ -91,6 +96,7 @@ export function networkRequestFrom(w: CreateNetworkWire, adoptable: (subnet: str
   return {
     id: w.NetworkID, name: dockerNetworkName(w.NetworkID), driver, options: driverOptions,
     internal: flag(w.Options?.[INTERNAL]), ipv6: flag(w.Options?.[ENABLE_IPV6]),
+    ...(offFlag(w.Options?.[ENABLE_IPV4]) ? { ipv4: false } : {}),
     labels: { [OWNER_LABEL]: OWNER_DOCKER }, ...(subnets.length > 0 ? { subnets } : {}),
   };
 }

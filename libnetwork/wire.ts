@@ -13,6 +13,8 @@ export const GATEWAY_TYPE = 'com.docker.network.gateway';
 /** Option keys libnetwork puts into CreateNetwork / CreateEndpoint / Join options. */
 export const GENERIC = 'com.docker.network.generic';
 export const ENABLE_IPV6 = 'com.docker.network.enable_ipv6';
+/** Docker 28's `--ipv4=false`: false for an IPv6-only network (absent: on). */
+export const ENABLE_IPV4 = 'com.docker.network.enable_ipv4';
 export const INTERNAL = 'com.docker.network.internal';
 export const PORT_MAP = 'com.docker.network.portmap';
 export const EXPOSED_PORTS = 'com.docker.network.endpoint.exposedports';

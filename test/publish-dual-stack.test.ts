@@ -4,6 +4,7 @@
 // network publishes IPv6. "outside" is another host on a veth from the test's host netns.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { connect } from 'node:net';
 import type { Started } from '../core/exec/index.js';
 import type { NetworkManager, PortRequest } from '../drivers/index.js';
 import { ask, cleanup, dropSandbox, inNs, linkOutside, newManager, newSandbox, serve, UPLINK_HOST_IP, UPLINK_HOST_IP6 } from './helpers.js';
@@ -74,6 +75,47 @@ t('an IPv6-only network publishes IPv6; an IPv4 host IP there is a ConfigError n
     assert.match((err as Error).message, /ports\[0\]: host IP 127\.0\.0\.1 is IPv4 and the endpoint has no IPv4 address/);
   }
   assert.equal(mgr.listEndpoints(), [], 'nothing left');
+});
+
+/** How a TCP connect from the test's host netns ends: 'connected', an error code, or 'timeout' (3 s). */
+function connectOutcome(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port });
+    const timer = setTimeout(() => done('timeout'), 3000);
+    function done(outcome: string): void {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(outcome);
+    }
+    sock.once('connect', () => done('connected'));
+    sock.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? String(err)));
+  });
+}
+
+t('the host\'s own [::1] to a port published on [::]: refused at once, as an unpublished port (no DNAT can take ::1), hold or not; 127.0.0.1 works', async () => {
+  const ep = await mgr.attach({ network: 'pds', sandbox: 'a', placement: { kind: 'netns', netnsPath: sb('a'), ifname: 'eth0' }, ports: [{ proto: 'tcp', containerPort: 80, hostPort: 18099 }], holdHostPorts: true });
+  assert.equal(ep.ports.map((p) => p.hostIp), ['0.0.0.0', '::']);
+  assert.is(await connectOutcome('::1', 18099), 'ECONNREFUSED', 'it hung for the TCP timeout');
+  assert.is(await ask(undefined, 'tcp', '127.0.0.1', 18099), 'web-a');
+});
+
+t('host IPs that cannot work are ConfigErrors naming the field: [::1]; an IPv6 one on an IPv4-only endpoint; none on an IPv6-only network that binds ports to an IPv4 address', async () => {
+  const refused = async (network: string, ports: PortRequest[], message: RegExp) => {
+    try {
+      await attach(network, ports);
+      assert.unreachable(JSON.stringify(ports));
+    } catch (err) {
+      assert.match((err as Error).message, message);
+    }
+    assert.equal(mgr.listEndpoints(), [], 'nothing left');
+  };
+  await refused('pds', [{ proto: 'tcp', containerPort: 80, hostPort: 18100, hostIp: '0::1' }], /ports\[0\]: host IP ::1 cannot reach a container/);
+  await mgr.createNetwork({ name: 'pds4', subnets: [{ subnet: '10.213.95.0/24' }] });
+  await refused('pds4', [{ proto: 'tcp', containerPort: 80, hostPort: 18101, hostIp: UPLINK_HOST_IP6 }], /ports\[0\]: host IP fd99::1 is IPv6 and the endpoint has no IPv6 address/);
+  await mgr.createNetwork({ name: 'pds6lo', ipv4: false, ipv6: true, subnets: [{ subnet: 'fd74:736e:6574:96::/64' }], options: { host_binding_ipv4: '127.0.0.1' } });
+  await refused('pds6lo', [{ proto: 'tcp', containerPort: 80, hostPort: 18102 }], /ports\[0\]: the network publishes on 127\.0\.0\.1 \(host_binding_ipv4\)/);
+  const ok = await attach('pds6lo', [{ proto: 'tcp', containerPort: 80, hostPort: 18102, hostIp: '::' }]);
+  assert.equal(ok.ports.map((p) => p.hostIp), ['::'], 'a host IP given: published');
 });
 
 t.run();

@@ -50,6 +50,17 @@ export function renderPortMapLayout(table = NFT_TABLE): string {
     // Not 127.0.0.0/8 from other hosts (services.ts REMOTE_TO_LOCAL says why).
     { name: 'prerouting', base: 'type nat hook prerouting priority dstnat; policy accept;', rules: ['ip daddr 127.0.0.0/8 return', 'fib daddr type local jump ports'] },
     { name: 'output', base: 'type nat hook output priority -100; policy accept;', rules: ['fib daddr type local jump ports'] },
+    // A host client to [::1]:port of a port published on [::]: no DNAT can take it (the kernel
+    // routes no ::1 source off the host) and the port's hold socket drops its SYN, so it hung
+    // for the TCP timeout. Refused here, before NAT, as an unpublished port would be.
+    {
+      name: 'loopback6',
+      base: 'type filter hook output priority -150; policy accept;',
+      rules: [
+        'ip6 daddr ::1 meta l4proto tcp meta l4proto . th dport @dnat6 reject with tcp reset',
+        'ip6 daddr ::1 meta l4proto udp meta l4proto . th dport @dnat6 reject',
+      ],
+    },
     {
       name: 'ports',
       rules: [

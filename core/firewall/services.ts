@@ -70,7 +70,7 @@ export interface NetworkFirewall {
  * a process that finds an older one recorded re-makes the port table and removes
  * legacyBaseRules (NetworkManager's firewall.layout mark). 2: the 127.0.0.0/8 exclusions.
  */
-export const FIREWALL_LAYOUT = 2;
+export const FIREWALL_LAYOUT = 3;
 
 /**
  * Jumps older tsnet versions made and baseRules no longer does, removed by ensureBase: the
