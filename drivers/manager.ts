@@ -164,7 +164,7 @@ export class NetworkManager {
   private readonly holds = new HostPortHolds();
   private readonly lazyPortTable: boolean;
   /** While reconcile runs: the bindings whose UDP flows it forgets at its end, in one dump. */
-  private reconciledFlows: PortBinding[] | undefined;
+  private reconciledFlows: nl.ConntrackMatch[] | undefined;
 
   /**
    * `lazyPortTable`: for a process that makes one change and exits (a standalone CNI plugin):
@@ -388,7 +388,7 @@ export class NetworkManager {
     } finally {
       const flows = this.reconciledFlows;
       this.reconciledFlows = undefined;
-      await this.forgetUdpFlows(flows);
+      await this.deleteUdpFlows(flows);
     }
   }
 
@@ -763,7 +763,7 @@ export class NetworkManager {
    */
   async publishRules(bindings: PortBinding[]): Promise<void> {
     await this.addMappings(bindings.map(toNft));
-    await this.forgetUdpFlows(bindings);
+    await this.forgetUdpFlows(bindings, { published: true });
   }
 
   private async addMappings(mappings: NftPortMapping[]): Promise<void> {
@@ -822,14 +822,20 @@ export class NetworkManager {
    * only, so a UDP client with a fixed source port (DNS forwarder, syslog, WireGuard, QUIC)
    * that sent before the publish would never be DNATed, and one DNATed to a former target
    * would keep going there. Nothing for TCP (a connection to an unpublished port never
-   * established); one dump per call. A failure is logged, not raised: the mapping is in place.
+   * established); one dump per call (tsnetd: per walk of the sweeper's worker). After a
+   * publish (`published`), entries the new mapping made are kept: deleting one would send the
+   * container's reply out without the reverse NAT. A failure is logged, not raised: the
+   * mapping is in place.
    */
-  async forgetUdpFlows(bindings: readonly PortBinding[]): Promise<void> {
+  async forgetUdpFlows(bindings: readonly PortBinding[], opts: { published?: boolean } = {}): Promise<void> {
+    await this.deleteUdpFlows(udpFlowMatches(bindings, opts.published));
+  }
+
+  private async deleteUdpFlows(matches: nl.ConntrackMatch[]): Promise<void> {
     if (this.reconciledFlows) {
-      this.reconciledFlows.push(...bindings);
+      this.reconciledFlows.push(...matches);
       return;
     }
-    const matches = udpFlowMatches(bindings);
     if (matches.length === 0) return;
     const deleted = deleteFlows(matches).catch((err: unknown) => {
       log.warn({ err, ports: matches.map((m) => m.port) }, 'cannot delete the conntrack entries of published UDP ports');
@@ -938,16 +944,20 @@ function toNft(b: PortBinding): NftPortMapping {
 /**
  * The conntrack entries a change of these bindings leaves stale: UDP to the host port, in the
  * container's family, to the host IP when it is one address, else to any of the host's own
- * addresses (a flow to that port number elsewhere was never the port's).
+ * addresses (a flow to that port number elsewhere was never the port's). `published`: the
+ * bindings' DNAT is in place, and entries whose reply comes from their target are its own.
  */
-export function udpFlowMatches(bindings: readonly PortBinding[]): nl.ConntrackMatch[] {
+export function udpFlowMatches(bindings: readonly PortBinding[], published = false): nl.ConntrackMatch[] {
   const out = new Map<string, nl.ConntrackMatch>();
   for (const b of bindings) {
     if (b.proto !== 'udp') continue;
     const family = b.containerIp.includes(':') ? 6 : 4;
     const one = b.hostIp !== '0.0.0.0' && b.hostIp !== '::' && b.hostIp.includes(':') === (family === 6);
-    const m: nl.ConntrackMatch = { family, proto: 'udp', port: b.hostPort, ...(one ? { dst: b.hostIp } : { local: true }) };
-    out.set(`${family} ${m.port} ${m.dst ?? '*'}`, m);
+    const m: nl.ConntrackMatch = {
+      family, proto: 'udp', port: b.hostPort, ...(one ? { dst: b.hostIp } : { local: true }),
+      ...(published ? { keepTo: { ip: b.containerIp, port: b.containerPort } } : {}),
+    };
+    out.set(nl.conntrackMatchKey(m), m);
   }
   return [...out.values()];
 }

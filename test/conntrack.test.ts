@@ -138,6 +138,15 @@ t('tsnetd: requests that arrive together share one walk; a bad match fails befor
   }
 });
 
+t('the flows a publish\'s own mapping made are kept (a walk after them would send their replies out without the reverse NAT); older ones go', async () => {
+  assert.is(await askFromOutside(18062, 40020), undefined, 'a flow from before the publish');
+  const a = await attach('a', [{ proto: 'udp', containerPort: 53, hostPort: 18062 }]);
+  assert.is(await askFromOutside(18062, 40021), 'dns-a', 'a flow the mapping made');
+  // What tsnetd's worker does some milliseconds after the publish returned, here after the new flow.
+  await mgr.forgetUdpFlows(a.ports, { published: true });
+  assert.is(await deleteConntrack([{ family: 4, proto: 'udp', port: 18062, dst: HOST_IP }]), 1, 'only the new flow was left');
+});
+
 t('a wildcard publish keeps the flows to that port number elsewhere (a container\'s own, forwarded): only flows to the host are the port\'s', async () => {
   const far = await serve(sb('outside'), 'udp', 18061, 'far');
   try {

@@ -233,7 +233,7 @@ async function add(req: PluginRequest<PortmapConf>, host: CniHost): Promise<CniR
     // DNAT as map elements (publishRules forgets the UDP flows that began before), or as the
     // iptables rules just added, after which the same is done here.
     if (mapped.length > 0) await mgr.publishRules(mapped);
-    else await mgr.forgetUdpFlows(published);
+    else await mgr.forgetUdpFlows(published, { published: true });
   } catch (err) {
     await release(mgr, id);
     throw err;

@@ -26,9 +26,13 @@ let seq = 0;
 let walks = 0;
 const waiting = new Map<number, Waiter>();
 
-/** Turns the worker on (tsnetd) or off (default: entries are deleted before a call resolves). */
+/**
+ * Turns the worker on (tsnetd) or off (default: entries are deleted before a call resolves).
+ * On, the worker starts now, so the first publish's walk does not wait for its start-up.
+ */
 export function deferFlowDeletes(on: boolean): void {
   deferred = on;
+  if (on && worker === undefined) startWorker().unref();
 }
 
 export function flowDeletesDeferred(): boolean {
@@ -38,7 +42,7 @@ export function flowDeletesDeferred(): boolean {
 /**
  * Deletes the host netns's conntrack entries that one of `matches` selects (core/netlink's
  * deleteConntrack); resolves with the number deleted, by this call's walk (deferred: by the
- * walk it shared with other requests). A bad match throws ConfigError before anything runs.
+ * walk it shared with other requests). A bad match rejects with ConfigError before anything runs.
  */
 export async function deleteFlows(matches: readonly ConntrackMatch[]): Promise<number> {
   matches.forEach((m, i) => checkConntrackMatch(m, `matches[${i}]`));

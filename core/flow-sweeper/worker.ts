@@ -6,7 +6,7 @@
  * not one per port).
  */
 import { parentPort } from 'node:worker_threads';
-import { deleteConntrack, type ConntrackMatch } from '../netlink/index.js';
+import { conntrackMatchKey, deleteConntrack, type ConntrackMatch } from '../netlink/index.js';
 import type { SweepReply } from './index.js';
 
 interface Request { seq: number; matches: ConntrackMatch[] }
@@ -38,6 +38,5 @@ async function drain(): Promise<void> {
 }
 
 function unique(matches: ConntrackMatch[]): ConntrackMatch[] {
-  const seen = new Map(matches.map((m) => [`${m.family}/${m.proto}/${m.port}/${m.dst ?? ''}`, m]));
-  return [...seen.values()];
+  return [...new Map(matches.map((m) => [conntrackMatchKey(m), m])).values()];
 }

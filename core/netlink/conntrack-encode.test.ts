@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { ConfigError } from '../errors.js';
 import { be16, eachAttr, nlattr, parseIp, u8 } from './encode.js';
 import {
-  CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, entryMatches, inPrefixes, parseEntry, type ConntrackMatch,
+  CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, entryMatches, inPrefixes, matchKey, parseEntry, type ConntrackMatch,
 } from './conntrack-encode.js';
 
 const udp = (port: number, dst?: string, family: 4 | 6 = 4): ConntrackMatch => ({ family, proto: 'udp', port, ...(dst ? { dst } : {}) });
@@ -98,6 +98,19 @@ test('entryMatches: protocol, family, destination port, and address when given',
   assert.not.ok(entryMatches(e, { family: 4, proto: 'tcp', port: 18054 }));
   assert.not.ok(entryMatches(e, udp(18054, undefined, 6)));
   assert.not.ok(entryMatches(parseEntry(dumped('203.0.113.2', '203.0.113.1', 40001, 18054, 6))!, udp(18054)));
+});
+
+test('entryMatches, keepTo: an entry whose reply comes from the current target is kept; matchKey tells matches apart', () => {
+  const e = parseEntry(dumped('203.0.113.2', '203.0.113.1', 40001, 18054))!;
+  const target = { ip: '10.0.0.2', port: 53 };
+  const current = { ...e, replySrc: Buffer.from([10, 0, 0, 2]), replySport: 53 };
+  assert.not.ok(entryMatches(current, { ...udp(18054), keepTo: target }), 'made by the current mapping');
+  assert.ok(entryMatches({ ...current, replySport: 5353 }, { ...udp(18054), keepTo: target }), 'another port of that container: stale');
+  assert.ok(entryMatches({ ...e, replySrc: Buffer.from([203, 0, 113, 1]), replySport: 18054 }, { ...udp(18054), keepTo: target }), 'not DNATed: stale');
+  assert.ok(entryMatches(current, udp(18054)), 'no keepTo (an unpublish): every entry of the port');
+  const keys = new Set([udp(18054), { ...udp(18054), local: true }, { ...udp(18054), keepTo: target }, { ...udp(18054), local: true, keepTo: target }].map(matchKey));
+  assert.is(keys.size, 4);
+  assert.throws(() => checkMatch({ ...udp(53), keepTo: { ip: 'fd00::2', port: 53 } }), /keepTo/);
 });
 
 test('entryMatches, local: only entries to an address the host has (none without the test)', () => {

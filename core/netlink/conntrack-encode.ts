@@ -22,6 +22,7 @@ export const CT_ENTRY = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
 
 // enum ctattr_type (top level)
 const CTA_TUPLE_ORIG = 1;
+const CTA_TUPLE_REPLY = 2;
 const CTA_ID = 12;
 /** Kernel 5.9+ (dump filter); older kernels ignore it and dump the whole family. */
 const CTA_FILTER = 25;
@@ -57,6 +58,12 @@ export interface ConntrackMatch {
    * the host forwards or sends to that port number elsewhere (containers' own) are kept.
    */
   local?: boolean;
+  /**
+   * The target a port now DNATs to (after a publish): an entry whose reply comes from it was
+   * made by the current mapping and is kept (deleting it would send the container's reply
+   * out without the reverse NAT); only entries from before the mapping go.
+   */
+  keepTo?: { ip: string; port: number };
 }
 
 /** One dumped entry: its original tuple, as parsed and as the kernel sent it. */
@@ -69,6 +76,9 @@ export interface ConntrackEntry {
   dport?: number;
   /** CTA_ID (network order as sent), so a delete hits this entry and not a newer one. */
   id?: Buffer;
+  /** The reply tuple's source (who answers: after DNAT, the container) and its port. */
+  replySrc?: Buffer;
+  replySport?: number;
   /** The CTA_TUPLE_ORIG payload, sent back as is to delete the entry. */
   tuple: Buffer;
 }
@@ -110,11 +120,15 @@ export function parseEntry(data: Buffer): ConntrackEntry | undefined {
   if (af !== AF_INET && af !== AF_INET6) return undefined;
   let entry: ConntrackEntry | undefined;
   let id: Buffer | undefined;
+  let reply: ConntrackEntry | undefined;
   eachAttr(data.subarray(4), (type, payload) => {
     if (type === CTA_TUPLE_ORIG) entry = parseTuple(af === AF_INET ? 4 : 6, payload);
+    else if (type === CTA_TUPLE_REPLY) reply = parseTuple(af === AF_INET ? 4 : 6, payload);
     else if (type === CTA_ID) id = payload;
   });
   if (entry && id) entry.id = id;
+  if (entry && reply?.src) entry.replySrc = reply.src;
+  if (entry && reply?.sport !== undefined) entry.replySport = reply.sport;
   return entry;
 }
 
@@ -144,6 +158,7 @@ function parseTuple(family: 4 | 6, tuple: Buffer): ConntrackEntry {
 export function entryMatches(e: ConntrackEntry, m: ConntrackMatch, isLocal?: (ip: Buffer) => boolean): boolean {
   if (e.family !== m.family || e.proto !== IPPROTO[m.proto] || e.dport !== m.port) return false;
   if (m.local === true && (e.dst === undefined || isLocal === undefined || !isLocal(e.dst))) return false;
+  if (m.keepTo && e.replySport === m.keepTo.port && e.replySrc?.equals(parseIp(m.keepTo.ip, 'keepTo.ip').bytes)) return false;
   return m.dst === undefined || (e.dst !== undefined && e.dst.equals(parseIp(m.dst, 'dst').bytes));
 }
 
@@ -154,10 +169,18 @@ export function inPrefixes(cidrs: readonly string[]): (ip: Buffer) => boolean {
 }
 
 /** Throws ConfigError for a match that could select nothing sensible (checked before the kernel is asked). */
+/** A key naming everything a match selects by (batches merge only equal matches). */
+export function matchKey(m: ConntrackMatch): string {
+  return [m.family, m.proto, m.port, m.dst ?? '', m.local === true ? 'local' : '', m.keepTo ? `${m.keepTo.ip}#${m.keepTo.port}` : ''].join('/');
+}
+
 export function checkMatch(m: ConntrackMatch, field = 'match'): void {
   if (!Number.isInteger(m.port) || m.port < 1 || m.port > 65535) throw new ConfigError(`invalid port ${m.port}`, `${field}.port`);
   if (!(m.proto in IPPROTO)) throw new ConfigError(`invalid protocol "${String(m.proto)}"`, `${field}.proto`);
   if (m.dst !== undefined && parseIp(m.dst, `${field}.dst`).family !== m.family) {
     throw new ConfigError(`${m.dst} is not an IPv${m.family} address`, `${field}.dst`);
+  }
+  if (m.keepTo !== undefined && (parseIp(m.keepTo.ip, `${field}.keepTo.ip`).family !== m.family || !Number.isInteger(m.keepTo.port) || m.keepTo.port < 1 || m.keepTo.port > 65535)) {
+    throw new ConfigError(`keepTo ${m.keepTo.ip}:${m.keepTo.port} is not an IPv${m.family} address and port`, `${field}.keepTo`);
   }
 }

@@ -27,5 +27,5 @@ export {
 export { nftSocket, closeNftSocket, nftKernelError, encodeBatch, nfgenmsg, type BatchMessage, type MessageResult } from './nfnetlink.js';
 // ctnetlink: deleting the host's conntrack entries of a published UDP port (drivers/manager).
 export { deleteConntrack, closeConntrackSocket } from './conntrack.js';
-export { checkMatch as checkConntrackMatch } from './conntrack-encode.js';
+export { checkMatch as checkConntrackMatch, matchKey as conntrackMatchKey } from './conntrack-encode.js';
 export { type ConntrackMatch } from './conntrack-encode.js';
