@@ -138,6 +138,18 @@ t('tsnetd: requests that arrive together share one walk; a bad match fails befor
   }
 });
 
+t('a local match asks the routing code: an AnyIP prefix (ip route add local ... dev lo) is the host\'s too', async () => {
+  await inNs(undefined, ['ip', 'route', 'add', 'local', '10.77.0.0/16', 'dev', 'lo']);
+  await inNs(sb('outside'), ['ip', 'route', 'add', '10.77.0.0/16', 'via', HOST_IP]);
+  try {
+    assert.is(await ask(sb('outside'), 'udp', '10.77.0.5', 18063, 40030), undefined, 'nothing listens: the entry stays');
+    assert.is(await deleteConntrack([{ family: 4, proto: 'udp', port: 18063, local: true }]), 1);
+  } finally {
+    await inNs(sb('outside'), ['ip', 'route', 'del', '10.77.0.0/16'], [2]);
+    await inNs(undefined, ['ip', 'route', 'del', 'local', '10.77.0.0/16', 'dev', 'lo'], [2]);
+  }
+});
+
 t('the flows a publish\'s own mapping made are kept (a walk after them would send their replies out without the reverse NAT); older ones go', async () => {
   assert.is(await askFromOutside(18062, 40020), undefined, 'a flow from before the publish');
   const a = await attach('a', [{ proto: 'udp', containerPort: 53, hostPort: 18062 }]);

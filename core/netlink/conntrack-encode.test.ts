@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { ConfigError } from '../errors.js';
 import { be16, eachAttr, nlattr, parseIp, u8 } from './encode.js';
 import {
-  CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, entryMatches, inPrefixes, matchKey, parseEntry, type ConntrackMatch,
+  CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, entryMatches, matchKey, parseEntry, type ConntrackMatch,
 } from './conntrack-encode.js';
 
 const udp = (port: number, dst?: string, family: 4 | 6 = 4): ConntrackMatch => ({ family, proto: 'udp', port, ...(dst ? { dst } : {}) });
@@ -116,22 +116,11 @@ test('entryMatches, keepTo: an entry whose reply comes from the current target i
 test('entryMatches, local: only entries to an address the host has (none without the test)', () => {
   const e = parseEntry(dumped('203.0.113.2', '203.0.113.1', 40001, 18054))!;
   const local = { ...udp(18054), local: true };
-  assert.ok(entryMatches(e, local, inPrefixes(['127.0.0.0/8', '203.0.113.1/32'])));
-  assert.ok(entryMatches(e, local, inPrefixes(['203.0.113.0/24'])), 'an AnyIP prefix');
-  assert.not.ok(entryMatches(e, local, inPrefixes(['127.0.0.0/8', '203.0.113.9/32'])), 'forwarded: to another host');
+  const hostHas = (...ips: number[][]) => (ip: Buffer) => ips.some((x) => Buffer.from(x).equals(ip));
+  assert.ok(entryMatches(e, local, hostHas([203, 0, 113, 1])));
+  assert.not.ok(entryMatches(e, local, hostHas([203, 0, 113, 9])), 'forwarded: to another host');
   assert.not.ok(entryMatches(e, local), 'no local test: none');
   assert.ok(entryMatches(e, udp(18054)), 'not local: any destination');
-});
-
-test('inPrefixes: per family, prefix lengths honoured', () => {
-  const has = inPrefixes(['127.0.0.0/8', '10.1.2.3/32', 'fd00::/64', '::1/128']);
-  const ip = (s: string) => Buffer.from(s.includes(':') ? [0xfd, 0, ...Array(13).fill(0), 5] : s.split('.').map(Number));
-  assert.ok(has(ip('127.9.9.9')));
-  assert.ok(has(ip('10.1.2.3')));
-  assert.not.ok(has(ip('10.1.2.4')));
-  assert.ok(has(ip('fd00::5')), 'fd00::5 in fd00::/64');
-  assert.not.ok(has(Buffer.from([0xfd, 1, ...Array(14).fill(0)])), 'fd01:: is not');
-  assert.not.ok(inPrefixes([])(ip('127.0.0.1')));
 });
 
 test('checkMatch refuses what could select nothing sensible', () => {

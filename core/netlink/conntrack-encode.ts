@@ -7,7 +7,7 @@
  * net/netfilter/nf_internals.h, the same in libnetfilter_conntrack).
  */
 import { ConfigError } from '../errors.js';
-import { AF_INET, AF_INET6, be16, eachAttr, networkOf, nlattr, parseCidr, parseIp, u32, u8 } from './encode.js';
+import { AF_INET, AF_INET6, be16, eachAttr, nlattr, parseIp, u32, u8 } from './encode.js';
 import { nfgenmsg } from './nfnetlink.js';
 
 export const NFNL_SUBSYS_CTNETLINK = 1;
@@ -162,11 +162,6 @@ export function entryMatches(e: ConntrackEntry, m: ConntrackMatch, isLocal?: (ip
   return m.dst === undefined || (e.dst !== undefined && e.dst.equals(parseIp(m.dst, 'dst').bytes));
 }
 
-/** Pure: a test of whether an address (bytes) is inside one of `cidrs`. */
-export function inPrefixes(cidrs: readonly string[]): (ip: Buffer) => boolean {
-  const nets = cidrs.map((c) => parseCidr(c));
-  return (ip) => nets.some((n) => n.bytes.length === ip.length && networkOf(ip, n.prefixLen).equals(networkOf(n.bytes, n.prefixLen)));
-}
 
 /** Throws ConfigError for a match that could select nothing sensible (checked before the kernel is asked). */
 /** A key naming everything a match selects by (batches merge only equal matches). */

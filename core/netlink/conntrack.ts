@@ -13,9 +13,9 @@ import { SerialQueues } from '../serial.js';
 import { formatIp, NLMSG_ERROR } from './encode.js';
 import { NETLINK_NETFILTER, nftKernelError, parseErrorPayload } from './nfnetlink.js';
 import { assertLoadNetns, hostNetlink } from './socket.js';
-import { listLocalPrefixes } from './routes.js';
+import { isLocalAddress } from './routes.js';
 import {
-  CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, entryMatches, inPrefixes, parseEntry,
+  CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, entryMatches, parseEntry,
   type ConntrackEntry, type ConntrackMatch,
 } from './conntrack-encode.js';
 
@@ -113,21 +113,36 @@ function describeEntry(e: ConntrackEntry): string {
   return `proto ${e.proto} ${end(e.src, e.sport)} -> ${end(e.dst, e.dport)}`;
 }
 
-/** The family's entries that one of the matches selects (one dump; `local` matches: one route dump too). */
+/** The family's entries that one of the matches selects (one dump; `local` matches: a route lookup per destination). */
 async function dumpMatching(sock: CtSocket, family: 4 | 6, matches: readonly ConntrackMatch[]): Promise<ConntrackEntry[]> {
   const op = `dump IPv${family} conntrack entries`;
-  // The host's local destinations now, in this thread's netns (the host's): an entry made to a
-  // local address is what a wildcard port's DNAT would have taken.
-  const isLocal = matches.some((m) => m.local) ? inPrefixes(await listLocalPrefixes(hostNetlink(), family)) : undefined;
   const msgs = await sock.ask(op, CT_GET, dumpRequest(family, matches), NLM_F_DUMP);
   const errno = errnoOf(msgs[0]);
   if (errno !== 0) throw nftKernelError(op, errno);
-  const out: ConntrackEntry[] = [];
+  const candidates: ConntrackEntry[] = [];
   for (const m of msgs) {
     const e = m.type === CT_ENTRY ? parseEntry(m.data) : undefined;
-    if (e && matches.some((x) => entryMatches(e, x, isLocal))) out.push(e);
+    if (e && matches.some((x) => entryMatches(e, x, () => true))) candidates.push(e);
   }
-  return out;
+  if (!matches.some((m) => m.local)) return candidates;
+  const isLocal = await localAmong(candidates);
+  return candidates.filter((e) => matches.some((x) => entryMatches(e, x, isLocal)));
+}
+
+/**
+ * Which of the candidates' destinations the host delivers to itself, asked of the routing
+ * code (in this thread's netns: the host's) once per distinct address: an entry made to a
+ * local address is what a wildcard port's DNAT would have taken.
+ */
+async function localAmong(entries: readonly ConntrackEntry[]): Promise<(ip: Buffer) => boolean> {
+  const dsts = [...new Set(entries.flatMap((e) => (e.dst ? [e.dst.toString('hex')] : [])))];
+  const local = new Set<string>();
+  for (let i = 0; i < dsts.length; i += DELETES_IN_FLIGHT) {
+    const batch = dsts.slice(i, i + DELETES_IN_FLIGHT);
+    const answers = await Promise.all(batch.map((hex) => isLocalAddress(hostNetlink(), formatIp(Buffer.from(hex, 'hex')))));
+    batch.forEach((hex, j) => answers[j] && local.add(hex));
+  }
+  return (ip) => local.has(ip.toString('hex'));
 }
 
 /** Deletes one entry; true when the kernel did, false when it was gone already (ENOENT). */

@@ -22,8 +22,9 @@ export interface RouteSpec {
 
 /** The main routing table (the one listRoutes lists). */
 export const RT_TABLE_MAIN = 254;
-/** The kernel's table of local destinations (listLocalPrefixes). */
-const RT_TABLE_LOCAL = 255;
+const ENETUNREACH = 101;
+const EHOSTUNREACH = 113;
+const EINVAL = 22;
 const RTPROT_BOOT = 3;
 const RTN_UNICAST = 1;
 const SCOPES = { universe: 0, link: 253, host: 254 } as const;
@@ -114,13 +115,16 @@ async function dumpRoutes(h: NlHandle, family: 4 | 6): Promise<rt.RouteMessage[]
 }
 
 /**
- * The destinations h's netns delivers to itself, for one family: the local table's `local`
- * routes (its own addresses, 127.0.0.0/8 and ::1, AnyIP prefixes), what nftables' `fib daddr
- * type local` matches.
+ * Whether h's netns delivers `ip` to itself (`ip route get`: a route of type local: its own
+ * addresses, 127.0.0.0/8, ::1, AnyIP prefixes), as nftables' `fib daddr type local` decides.
+ * One request, whatever the size of the routing tables; no route (ENETUNREACH...) is not local.
  */
-export async function listLocalPrefixes(h: NlHandle, family: 4 | 6): Promise<string[]> {
-  return (await dumpRoutes(h, family)).flatMap((m) =>
-    (m.attrs.table ?? m.data.table) === RT_TABLE_LOCAL && m.data.type === 'LOCAL' && m.attrs.dst ? [`${formatIp(m.attrs.dst)}/${m.data.dstLen ?? 0}`] : []);
+export async function isLocalAddress(h: NlHandle, ip: string): Promise<boolean> {
+  const a = parseIp(ip, 'ip');
+  const out = new AttrStream();
+  rt.formatRouteMessage({ kind: 'route', data: { family: a.family === 4 ? AF_INET : AF_INET6, dstLen: a.family === 4 ? 32 : 128 }, attrs: { dst: a.bytes } }, out);
+  const msgs = await requestOr(h, `get route to ${a.text}`, rt.MessageType.GETROUTE, out.bufs, 0, [ENETUNREACH, EHOSTUNREACH, EINVAL]);
+  return msgs?.some((m) => m.kind === 'route' && m.data.type === 'LOCAL') ?? false;
 }
 
 /** Unicast routes of the main table in h's netns, for one family. */
