@@ -7,9 +7,11 @@
  *     map dnat4   { type inet_proto . inet_service : ipv4_addr . inet_service }   any host IPv4
  *     map dnat4ip { type inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service }
  *     map dnat6 / dnat6ip   likewise with ipv6_addr
- *     chain prerouting { type nat hook prerouting priority dstnat; fib daddr type local jump ports }
+ *     chain prerouting { type nat hook prerouting priority dstnat; ip daddr 127.0.0.0/8 return;
+ *                        fib daddr type local jump ports }
  *     chain output     { type nat hook output priority -100; fib daddr type local jump ports }
  *     chain ports      { dnat from the address-specific map first, then the any-address map }
+ *     chain loopback6  { type filter hook output priority -150; ::1 to a key of dnat6: reject }
  *   }
  *
  * A packet whose key is in no map is left alone. Everything acts in the process's own

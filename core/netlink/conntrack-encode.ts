@@ -151,17 +151,30 @@ function parseTuple(family: 4 | 6, tuple: Buffer): ConntrackEntry {
   return e;
 }
 
+/** Whether an entry is selected; `isLocal` says whether an address is the host's own (a `local` match selects none without it). */
+export type EntryTest = (e: ConntrackEntry, isLocal?: (ip: Buffer) => boolean) => boolean;
+
 /**
- * Pure: whether the entry's original tuple is selected by m; `isLocal` says whether an
- * address is the host's own (required by a `local` match: none matches without it).
+ * Pure: the test of m against an entry's original tuple (and, with keepTo, its reply), its
+ * addresses parsed once: a dump is tested entry by entry, and a dump filtered by protocol
+ * only (several ports) may hold every UDP flow of the host.
  */
-export function entryMatches(e: ConntrackEntry, m: ConntrackMatch, isLocal?: (ip: Buffer) => boolean): boolean {
-  if (e.family !== m.family || e.proto !== IPPROTO[m.proto] || e.dport !== m.port) return false;
-  if (m.local === true && (e.dst === undefined || isLocal === undefined || !isLocal(e.dst))) return false;
-  if (m.keepTo && e.replySport === m.keepTo.port && e.replySrc?.equals(parseIp(m.keepTo.ip, 'keepTo.ip').bytes)) return false;
-  return m.dst === undefined || (e.dst !== undefined && e.dst.equals(parseIp(m.dst, 'dst').bytes));
+export function matcher(m: ConntrackMatch): EntryTest {
+  const proto = IPPROTO[m.proto];
+  const dst = m.dst === undefined ? undefined : parseIp(m.dst, 'dst').bytes;
+  const keepIp = m.keepTo === undefined ? undefined : parseIp(m.keepTo.ip, 'keepTo.ip').bytes;
+  return (e, isLocal) => {
+    if (e.family !== m.family || e.proto !== proto || e.dport !== m.port) return false;
+    if (m.local === true && (e.dst === undefined || isLocal === undefined || !isLocal(e.dst))) return false;
+    if (keepIp && e.replySport === m.keepTo?.port && e.replySrc?.equals(keepIp)) return false;
+    return dst === undefined || (e.dst !== undefined && e.dst.equals(dst));
+  };
 }
 
+/** Pure: matcher(m) applied once (tests, single checks). */
+export function entryMatches(e: ConntrackEntry, m: ConntrackMatch, isLocal?: (ip: Buffer) => boolean): boolean {
+  return matcher(m)(e, isLocal);
+}
 
 /** Throws ConfigError for a match that could select nothing sensible (checked before the kernel is asked). */
 /** A key naming everything a match selects by (batches merge only equal matches). */

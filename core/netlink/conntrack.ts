@@ -15,7 +15,7 @@ import { NETLINK_NETFILTER, nftKernelError, parseErrorPayload } from './nfnetlin
 import { assertLoadNetns, hostNetlink } from './socket.js';
 import { isLocalAddress } from './routes.js';
 import {
-  CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, entryMatches, parseEntry,
+  CT_DELETE, CT_ENTRY, CT_GET, checkMatch, deleteRequest, dumpRequest, matcher, parseEntry,
   type ConntrackEntry, type ConntrackMatch,
 } from './conntrack-encode.js';
 
@@ -23,8 +23,8 @@ const NLM_F_DUMP = 0x300;
 const ENOENT = 2;
 const ETIMEDOUT = 110;
 const TIMEOUT_MS = 10_000;
-/** Deletes awaiting their answer at once: their ACKs must fit the receive buffer (BUFFER_BYTES, or the kernel cap). */
-const DELETES_IN_FLIGHT = 128;
+/** Requests awaiting their answer at once: their answers must fit the receive buffer (BUFFER_BYTES, or the kernel cap). */
+const REQUESTS_IN_FLIGHT = 128;
 const BUFFER_BYTES = 1 << 20;
 /**
  * Exists once nf_conntrack is loaded (read in the calling thread's netns): without it there
@@ -119,14 +119,22 @@ async function dumpMatching(sock: CtSocket, family: 4 | 6, matches: readonly Con
   const msgs = await sock.ask(op, CT_GET, dumpRequest(family, matches), NLM_F_DUMP);
   const errno = errnoOf(msgs[0]);
   if (errno !== 0) throw nftKernelError(op, errno);
+  const tests = matches.map(matcher);
   const candidates: ConntrackEntry[] = [];
   for (const m of msgs) {
     const e = m.type === CT_ENTRY ? parseEntry(m.data) : undefined;
-    if (e && matches.some((x) => entryMatches(e, x, () => true))) candidates.push(e);
+    if (e && tests.some((t) => t(e, () => true))) candidates.push(e);
   }
   if (!matches.some((m) => m.local)) return candidates;
   const isLocal = await localAmong(candidates);
-  return candidates.filter((e) => matches.some((x) => entryMatches(e, x, isLocal)));
+  return candidates.filter((e) => tests.some((t) => t(e, isLocal)));
+}
+
+/** fn over items, at most REQUESTS_IN_FLIGHT awaiting their answer at once; the results in order. */
+async function inFlight<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += REQUESTS_IN_FLIGHT) out.push(...await Promise.all(items.slice(i, i + REQUESTS_IN_FLIGHT).map(fn)));
+  return out;
 }
 
 /**
@@ -136,12 +144,8 @@ async function dumpMatching(sock: CtSocket, family: 4 | 6, matches: readonly Con
  */
 async function localAmong(entries: readonly ConntrackEntry[]): Promise<(ip: Buffer) => boolean> {
   const dsts = [...new Set(entries.flatMap((e) => (e.dst ? [e.dst.toString('hex')] : [])))];
-  const local = new Set<string>();
-  for (let i = 0; i < dsts.length; i += DELETES_IN_FLIGHT) {
-    const batch = dsts.slice(i, i + DELETES_IN_FLIGHT);
-    const answers = await Promise.all(batch.map((hex) => isLocalAddress(hostNetlink(), formatIp(Buffer.from(hex, 'hex')))));
-    batch.forEach((hex, j) => answers[j] && local.add(hex));
-  }
+  const answers = await inFlight(dsts, (hex) => isLocalAddress(hostNetlink(), formatIp(Buffer.from(hex, 'hex'))));
+  const local = new Set(dsts.filter((_, i) => answers[i]));
   return (ip) => local.has(ip.toString('hex'));
 }
 
@@ -154,12 +158,7 @@ async function deleteEntry(sock: CtSocket, e: ConntrackEntry): Promise<boolean> 
 }
 
 async function deleteAll(sock: CtSocket, entries: readonly ConntrackEntry[]): Promise<number> {
-  let deleted = 0;
-  for (let i = 0; i < entries.length; i += DELETES_IN_FLIGHT) {
-    const done = await Promise.all(entries.slice(i, i + DELETES_IN_FLIGHT).map((e) => deleteEntry(sock, e)));
-    deleted += done.filter(Boolean).length;
-  }
-  return deleted;
+  return (await inFlight(entries, (e) => deleteEntry(sock, e))).filter(Boolean).length;
 }
 
 /**

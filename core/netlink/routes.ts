@@ -106,14 +106,6 @@ export async function delRoute(h: NlHandle, r: RouteSpec): Promise<boolean> {
 const scopeName = (s: number): RouteSpec['scope'] | undefined =>
   s === 0 ? 'universe' : s === 253 ? 'link' : s === 254 ? 'host' : undefined;
 
-/** Every route of every table in h's netns, for one family (one dump). */
-async function dumpRoutes(h: NlHandle, family: 4 | 6): Promise<rt.RouteMessage[]> {
-  const out = new AttrStream();
-  rt.formatRouteMessage({ kind: 'route', data: { family: family === 4 ? AF_INET : AF_INET6 }, attrs: {} }, out);
-  const msgs = await request(h, `list routes (IPv${family})`, rt.MessageType.GETROUTE, out.bufs, FlagsGet.DUMP);
-  return msgs.filter((m): m is rt.RouteMessage => m.kind === 'route');
-}
-
 /**
  * Whether h's netns delivers `ip` to itself (`ip route get`: a route of type local: its own
  * addresses, 127.0.0.0/8, ::1, AnyIP prefixes), as nftables' `fib daddr type local` decides.
@@ -130,9 +122,12 @@ export async function isLocalAddress(h: NlHandle, ip: string): Promise<boolean> 
 /** Unicast routes of the main table in h's netns, for one family. */
 export async function listRoutes(h: NlHandle, family: 4 | 6): Promise<(RouteSpec & { protocol: number })[]> {
   const names = new Map((await listLinks(h)).map((l) => [l.index, l.name]));
-  const msgs = await dumpRoutes(h, family);
+  const out = new AttrStream();
+  rt.formatRouteMessage({ kind: 'route', data: { family: family === 4 ? AF_INET : AF_INET6 }, attrs: {} }, out);
+  const msgs = await request(h, `list routes (IPv${family})`, rt.MessageType.GETROUTE, out.bufs, FlagsGet.DUMP);
   const result: (RouteSpec & { protocol: number })[] = [];
   for (const m of msgs) {
+    if (m.kind !== 'route') continue;
     const table = m.attrs.table ?? m.data.table;
     if (table !== RT_TABLE_MAIN || m.data.type !== 'UNICAST') continue;
     const route: RouteSpec & { protocol: number } = {
